@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+import RoostCore
+import RoostStorage
+
+/// What the controllers share: the store and the small services built on it. Built once per node.
+public struct AppServices: Sendable {
+    public let configuration: RoostConfiguration
+    public let store: any RoostStore
+    public let clock: any RoostClock
+    public let ids: IDGenerator
+    let tokens: TokenService
+    let cursors: CursorCodec
+    let renderer: PostRenderer
+
+    public init(configuration: RoostConfiguration, store: any RoostStore, clock: any RoostClock = SystemClock()) async {
+        self.configuration = configuration
+        self.store = store
+        self.clock = clock
+        self.ids = IDGenerator()
+        self.tokens = await TokenService(configuration: configuration, store: store, clock: clock)
+        self.cursors = CursorCodec(secret: Array(configuration.jwtSecret.utf8))
+        self.renderer = PostRenderer(store: store)
+    }
+
+    /// A user by numeric id or by username (an all-digit username is tried after the id); 404 otherwise.
+    func user(ref: String?) async throws -> User {
+        guard let ref, !ref.isEmpty else { throw RoostError.notFound }
+        if let id = Validation.id(ref), let user = try await store.user(id: id) { return user }
+        guard ref.utf8.count <= 30, let user = try await store.user(username: ref) else { throw RoostError.notFound }
+        return user
+    }
+
+    /// Prints an access token for an operator (`roost user token NAME`).
+    public func operatorToken(username: String) async throws -> String {
+        guard let user = try await store.user(username: username) else { throw RoostError.notFound }
+        return try await tokens.issue(for: user).accessToken
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import Hummingbird
+import Logging
+import RoostCore
+import RoostStorage
+import ServiceLifecycle
+
+/// Builds the Roost HTTP application on an opened, migrated store.
+public func buildApplication(services: AppServices, logger: Logger) -> some ApplicationProtocol {
+    let configuration = services.configuration
+    return Application(
+        router: buildRouter(services: services),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "roost"),
+        logger: logger)
+}
+
+/// The routes of the contract: health at the root, everything else under `/api/v1`.
+public func buildRouter(services: AppServices) -> Router<RoostRequestContext> {
+    let router = Router(context: RoostRequestContext.self)
+    // Outermost first: metrics see the final status that the error middleware produced.
+    router.add(middleware: MetricsMiddleware())
+    router.add(middleware: SecurityHeadersMiddleware())
+    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: LogRequestsMiddleware(.debug))
+    HealthController(services: services, metrics: RoostMetrics.registry).addRoutes(to: router)
+
+    let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(tokens: services.tokens))
+    AuthController(services: services).addRoutes(to: api)
+    UsersController(services: services).addRoutes(to: api)
+    PostsController(services: services).addRoutes(to: api)
+    FeedsController(services: services).addRoutes(to: api)
+    return router
+}
+
+/// Opens the configured store, migrates it and runs the server until SIGTERM/SIGINT.
+public func runServer(configuration: RoostConfiguration, logger: Logger) async throws {
+    let store = try await StoreFactory.open(
+        databaseURL: configuration.databaseURL, dataDirectory: configuration.dataDirectory, logger: logger)
+    try await store.migrate()
+    let services = await AppServices(configuration: configuration, store: store)
+    let app = buildApplication(services: services, logger: logger)
+    logger.info(
+        "roost starting",
+        metadata: [
+            "roost.address": "\(configuration.host):\(configuration.port)",
+            "roost.database": "\(configuration.databaseURL == nil ? "sqlite" : "postgres")",
+        ])
+    do {
+        try await app.runService()
+    } catch {
+        try? await store.shutdown()
+        throw error
+    }
+    try await store.shutdown()
+}

@@ -1,0 +1,54 @@
+import Hummingbird
+import RoostCore
+
+/// The parts of a list request every list shares: `?limit=`, `?cursor=` (verified against the
+/// list's scope) and the feed filters.
+struct ListQuery: Sendable {
+    var limit: Int
+    var position: CursorCodec.Position?
+    var scope: String
+
+    init(_ request: Request, codec: CursorCodec, scope: String) throws {
+        let query = request.uri.queryParameters
+        self.limit = try PageLimit.parse(query.get("limit"))
+        self.scope = scope
+        if let cursor = query.get("cursor"), !cursor.isEmpty {
+            self.position = try codec.decode(cursor, scope: scope)
+        }
+    }
+
+    /// The last id shown, for chronological lists.
+    var afterID: ID? {
+        guard let value = position?.values.first, value >= 0 else { return nil }
+        return ID(value)
+    }
+
+    func cursor(after id: ID?, codec: CursorCodec) -> String? {
+        id.map { codec.encode(.init(values: [Int64($0)]), scope: scope) }
+    }
+}
+
+extension Request {
+    /// `?tags=a,b&asset_type=x`, validated like post fields.
+    func feedFilter() throws -> FeedFilter {
+        let query = uri.queryParameters
+        var tags: [String] = []
+        if let raw = query.get("tags"), !raw.isEmpty {
+            tags = try Validation.tags(raw.split(separator: ",", omittingEmptySubsequences: true).map(String.init))
+        }
+        return FeedFilter(tags: tags, assetType: try Validation.assetType(query.get("asset_type")))
+    }
+}
+
+extension FeedFilter {
+    /// Part of a cursor scope: a cursor from a differently filtered list is rejected.
+    var scopeKey: String { "t=\(tags.joined(separator: ","))|a=\(assetType ?? "")" }
+}
+
+extension RoostRequestContext {
+    /// A numeric id path parameter; malformed ids are 404 like unknown ones (the contract).
+    func pathID(_ name: String = "id") throws -> ID {
+        guard let raw = parameters.get(name), let id = Validation.id(raw) else { throw RoostError.notFound }
+        return id
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import Logging
+
+/// Everything a Roost node can be told, filled from flags and environment by the `roost` command
+/// and built directly by tests.
+public struct RoostConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    /// Holds the SQLite file and the generated JWT secret.
+    public var dataDirectory: String = "./roost-data"
+    /// `postgres://…` for PostgreSQL; nil for embedded SQLite in `dataDirectory`.
+    public var databaseURL: String?
+    /// Signs access tokens and cursors. Generated and kept in the data directory when not given.
+    public var jwtSecret: String = ""
+    public var logLevel: Logger.Level = .info
+    /// Access tokens live at most 15 minutes (the contract).
+    public var accessTokenLifetime: TimeInterval = 15 * 60
+    public var refreshTokenLifetime: TimeInterval = 30 * 24 * 3600
+    /// bcrypt cost; tests lower it to keep registration fast.
+    public var bcryptCost: UInt8 = 11
+    /// Largest accepted request body.
+    public var maxBodyBytes: Int = 256 * 1024
+    /// A repeated view by the same viewer within this window is not counted again.
+    public var viewWindow: TimeInterval = 30 * 60
+
+    public init() {}
+
+    /// Reads the JWT secret from `<dataDirectory>/jwt-secret`, creating it with 256 random bits
+    /// the first time, so the embedded default needs no set-up and keeps tokens valid across restarts.
+    public static func loadOrCreateSecret(dataDirectory: String) throws -> String {
+        let path = (dataDirectory as NSString).appendingPathComponent("jwt-secret")
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8), existing.count >= 32 {
+            return existing.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+        var generator = SystemRandomNumberGenerator()
+        let secret = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+        _ = FileManager.default.createFile(atPath: path, contents: Data(secret.utf8), attributes: [.posixPermissions: 0o600])
+        return secret
+    }
+}

@@ -1,0 +1,848 @@
+import Foundation
+import Logging
+import PostgresNIO
+import RoostCore
+
+/// The shared-database backend: several Roost nodes can run against one PostgreSQL.
+///
+/// Unlike SQLite, writers here run concurrently, so every write method is one transaction whose
+/// row changes decide what happens next: `INSERT … ON CONFLICT DO NOTHING RETURNING` and
+/// `DELETE … RETURNING` tell whether this call changed anything, and only then does it move a
+/// counter with `x = x + n`. Counters therefore stay exact however many requests race.
+///
+/// Deadlock avoidance rests on one lock order: a transaction touching a post locks the post row
+/// first (`FOR KEY SHARE` when it only adds engagement, `FOR NO KEY UPDATE` when it changes the
+/// comment tree, the `DELETE` itself when removing the post), then child rows, then user rows;
+/// two user rows are always updated in id order. Should the server still report a deadlock or a
+/// serialization failure, the whole transaction is retried.
+///
+/// Transactions run at READ COMMITTED whatever the server default, because several methods rely
+/// on each statement seeing what racers committed meanwhile (an idempotency key claimed by
+/// another request, a refresh token rotated a moment ago).
+public final class PostgresStore: RoostStore {
+    private let client: PostgresClient
+    /// Runs the pool for the life of the store; cancelling it closes every connection.
+    private let runTask: Task<Void, Never>
+    private let logger: Logger
+
+    /// Connections per node; PostgreSQL's default `max_connections` of 100 leaves room for a few nodes.
+    static let maximumConnections = 20
+    /// Retries of a transaction the server aborted as a deadlock victim or a serialization failure.
+    static let maximumAttempts = 4
+    /// First key of the advisory locks Roost takes, so they cannot collide with another application's.
+    static let migrationLockClass: Int32 = 0x526F_6F73
+    static let refreshFamilyLockClass: Int32 = 0x526F_6F74
+
+    /// - Parameters:
+    ///   - url: `postgres://user:password@host:port/database?sslmode=disable|require|verify-ca|verify-full`.
+    ///   - schema: a schema (`[a-z0-9_]`) to keep every table in instead of the default search path;
+    ///     created if missing. Tests give each case its own.
+    public init(url: String, schema: String?, logger: Logger) async throws {
+        var configuration = try Self.configuration(url: url)
+        configuration.options.maximumConnections = Self.maximumConnections
+        if let schema {
+            guard Self.isValidSchemaName(schema) else {
+                throw RoostError.validation(field: "postgres_schema", message: "schema name must be 1-63 characters of [a-z0-9_]")
+            }
+            // A startup parameter rather than a `SET` after connecting: the pool opens and replaces
+            // connections on its own, and each one must land in the schema from its first query.
+            configuration.options.additionalStartupParameters = [("search_path", "\"\(schema)\"")]
+        }
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.logger = logger
+        self.runTask = Self.startRunning(client)
+        if let schema {
+            do {
+                try await createSchema(schema)
+            } catch {
+                runTask.cancel()
+                await runTask.value
+                throw error
+            }
+        }
+    }
+
+    deinit {
+        // A store dropped without `shutdown()` must not keep its pool (and sockets) alive forever.
+        runTask.cancel()
+    }
+
+    /// Starts `client.run()` synchronously where the runtime allows, so the first query does not
+    /// race the pool's start-up (postgres-nio logs a warning when a lease arrives before `run()`).
+    private static func startRunning(_ client: PostgresClient) -> Task<Void, Never> {
+        if #available(macOS 26, iOS 26, tvOS 26, watchOS 26, visionOS 26, *) {
+            return Task.immediate { await client.run() }
+        }
+        return Task { await client.run() }
+    }
+
+    static func isValidSchemaName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 63
+            && name.utf8.allSatisfy { ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "_") }
+    }
+
+    private func createSchema(_ schema: String) async throws {
+        do {
+            // Identifiers cannot be bound; the name was checked against [a-z0-9_] above.
+            try await rows(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \"\(schema)\""))
+        } catch let error as PSQLError where [SQLState.uniqueViolation, SQLState.duplicateSchema].contains(Self.sqlState(error)) {
+            // `IF NOT EXISTS` is not atomic: a node starting at the same moment created it first.
+        }
+    }
+
+    /// Reads a libpq-style URL. Only the parts Roost needs are supported; anything unreadable is an
+    /// error at start-up rather than a silent fallback to another server.
+    static func configuration(url: String) throws -> PostgresClient.Configuration {
+        func invalid(_ reason: String) -> RoostError {
+            // Never echo the URL: it may carry a password.
+            RoostError.validation(field: "database_url", message: "invalid PostgreSQL URL: \(reason)")
+        }
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+            scheme == "postgres" || scheme == "postgresql"
+        else { throw invalid("expected postgres://user:password@host:port/database") }
+        let host = components.host.flatMap { $0.isEmpty ? nil : $0 } ?? "localhost"
+        let port = components.port ?? 5432
+        let username = components.user.flatMap { $0.isEmpty ? nil : $0 } ?? "postgres"
+        var database: String? = components.path
+        if database?.hasPrefix("/") == true { database?.removeFirst() }
+        if database?.isEmpty == true { database = nil }
+
+        var sslmode = "disable"
+        for item in components.queryItems ?? [] where item.name == "sslmode" {
+            sslmode = item.value ?? ""
+        }
+        let tls: PostgresClient.Configuration.TLS
+        switch sslmode {
+        case "disable", "allow", "prefer":
+            tls = .disable
+        case "require":
+            // libpq's `require` encrypts without checking the certificate; managed databases often
+            // present ones no local CA vouches for. Use verify-full to authenticate the server.
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            tlsConfiguration.certificateVerification = .none
+            tls = .require(tlsConfiguration)
+        case "verify-ca":
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            tlsConfiguration.certificateVerification = .noHostnameVerification
+            tls = .require(tlsConfiguration)
+        case "verify-full":
+            tls = .require(.makeClientConfiguration())
+        default:
+            throw invalid("unsupported sslmode \"\(sslmode)\"")
+        }
+        return PostgresClient.Configuration(
+            host: host, port: port, username: username, password: components.password, database: database, tls: tls)
+    }
+
+    // MARK: Plumbing
+
+    enum SQLState {
+        static let uniqueViolation = "23505"
+        static let duplicateSchema = "42P06"
+        static let serializationFailure = "40001"
+        static let deadlockDetected = "40P01"
+    }
+
+    static func sqlState(_ error: PSQLError) -> String? {
+        error.serverInfo?[.sqlState]
+    }
+
+    /// Runs one statement on any pooled connection and reads all its rows, which also hands the
+    /// connection back to the pool.
+    @discardableResult
+    private func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await client.query(query, logger: logger).collect()
+    }
+
+    /// Runs one statement inside a transaction; rows are read to the end so the next statement on
+    /// the connection does not queue behind an unfinished result.
+    @discardableResult
+    private func rows(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [PostgresRow] {
+        try await connection.query(query, logger: logger).collect()
+    }
+
+    /// One READ COMMITTED transaction on one pooled connection, retried from the start when the
+    /// server aborts it as a deadlock victim or serialization failure (the body must therefore be
+    /// safe to run again, which every body here is: it only talks to the database).
+    ///
+    /// Hand-rolled instead of `PostgresClient.withTransaction` so a `RoostError` thrown by the body
+    /// reaches the caller as itself rather than wrapped in `PostgresTransactionError`.
+    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        var attempt = 1
+        while true {
+            do {
+                return try await client.withConnection { connection in
+                    try await rows("BEGIN ISOLATION LEVEL READ COMMITTED", on: connection)
+                    do {
+                        let value = try await body(connection)
+                        try await rows("COMMIT", on: connection)
+                        return value
+                    } catch {
+                        await rollback(connection)
+                        throw error
+                    }
+                }
+            } catch let error as PSQLError
+                where attempt < Self.maximumAttempts
+                && [SQLState.deadlockDetected, SQLState.serializationFailure].contains(Self.sqlState(error))
+            {
+                logger.debug("retrying PostgreSQL transaction", metadata: ["sqlstate": "\(Self.sqlState(error) ?? "")", "attempt": "\(attempt)"])
+                attempt += 1
+            }
+        }
+    }
+
+    private func rollback(_ connection: PostgresConnection) async {
+        do {
+            try await rows("ROLLBACK", on: connection)
+        } catch {
+            // A connection whose transaction state is unknown must not be leased again.
+            logger.warning("ROLLBACK failed; closing the connection", metadata: ["error": "\(String(reflecting: error))"])
+            try? await connection.close()
+        }
+    }
+
+    /// Keyset upper bound: nil means "from the newest"; an id beyond the signed range (never
+    /// issued) bounds nothing.
+    private static func upper(_ before: ID?) -> Int64 {
+        before.map { Int64(clamping: $0) } ?? Int64.max
+    }
+
+    /// `LIMIT NULL` is PostgreSQL's "no limit", matching SQLite's reading of a negative limit.
+    private static func limitValue(_ limit: Int) -> Int64? {
+        limit < 0 ? nil : Int64(limit)
+    }
+
+    public func migrate() async throws {
+        try await transaction { connection in
+            // Nodes starting together queue here; each later one finds the versions applied. Keyed
+            // by schema so test cases in separate schemas do not wait for each other.
+            try await rows(
+                "SELECT pg_advisory_xact_lock(\(Self.migrationLockClass), hashtext(coalesce(current_schema(), '')))", on: connection)
+            try await rows(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)", on: connection)
+            var applied = Set<Int>()
+            for row in try await rows("SELECT version FROM schema_migrations", on: connection) {
+                applied.insert(try row.decode(Int.self))
+            }
+            for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
+                for statement in migration.statements {
+                    // Fixed DDL from `PostgresSchema`, no user input.
+                    try await rows(PostgresQuery(unsafeSQL: statement), on: connection)
+                }
+                try await rows(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (\(Int32(migration.version)), \(Date().millis))",
+                    on: connection)
+                logger.info("applied PostgreSQL migration", metadata: ["version": "\(migration.version)"])
+            }
+        }
+    }
+
+    public func ping() async throws {
+        try await rows("SELECT 1")
+    }
+
+    public func shutdown() async throws {
+        runTask.cancel()
+        await runTask.value
+    }
+
+    // MARK: Users
+
+    static let userColumns =
+        "id, username, email, display_name, bio, avatar_url, verified, is_moderator, followers_count, following_count, posts_count, created_at"
+
+    private typealias UserColumns = (Int64, String, String, String, String, String?, Bool, Bool, Int, Int, Int, Int64)
+
+    /// Decodes `userColumns` from the start of a row (extra columns after them are ignored).
+    static func user(_ row: PostgresRow) throws -> User {
+        let (id, username, email, displayName, bio, avatarURL, verified, isModerator, followers, following, posts, createdAt) =
+            try row.decode(UserColumns.self)
+        return User(
+            id: id.roostID, username: username, email: email, displayName: displayName, bio: bio, avatarURL: avatarURL,
+            verified: verified, isModerator: isModerator, followersCount: followers, followingCount: following, postsCount: posts,
+            createdAt: Date(millis: createdAt))
+    }
+
+    public func createUser(_ new: NewUser) async throws -> User {
+        do {
+            // No look-before-insert: the unique constraints are the only check that holds under
+            // concurrent sign-ups, so their violation is the answer.
+            try await rows(
+                """
+                INSERT INTO users (id, username, username_lower, email, email_lower, display_name, password_hash, created_at)
+                VALUES (\(new.id.pgBits), \(new.username), \(new.username.lowercased()), \(new.email), \(new.email.lowercased()),
+                  \(new.displayName), \(new.passwordHash), \(new.createdAt.millis))
+                """)
+        } catch let error as PSQLError where Self.sqlState(error) == SQLState.uniqueViolation {
+            switch error.serverInfo?[.constraintName] {
+            case PostgresSchema.usernameConstraint: throw RoostError.conflict(field: "username", message: "username is taken")
+            case PostgresSchema.emailConstraint: throw RoostError.conflict(field: "email", message: "email is already registered")
+            default: throw error
+            }
+        }
+        return User(
+            id: new.id, username: new.username, email: new.email, displayName: new.displayName, createdAt: new.createdAt.roundedToMillis)
+    }
+
+    public func user(id: ID) async throws -> User? {
+        try await rows("SELECT \(unescaped: Self.userColumns) FROM users WHERE id = \(id.pgBits)").first.map(Self.user)
+    }
+
+    public func user(username: String) async throws -> User? {
+        try await rows("SELECT \(unescaped: Self.userColumns) FROM users WHERE username_lower = \(username.lowercased())")
+            .first.map(Self.user)
+    }
+
+    public func users(ids: [ID]) async throws -> [ID: User] {
+        guard !ids.isEmpty else { return [:] }
+        let users = try await rows("SELECT \(unescaped: Self.userColumns) FROM users WHERE id = ANY(\(ids.map(\.pgBits)))").map(Self.user)
+        return Dictionary(users.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func credentials(login: String) async throws -> Credentials? {
+        let key = login.lowercased()
+        // Should one account's username equal another's email, the username wins, deterministically.
+        guard
+            let row = try await rows(
+                """
+                SELECT \(unescaped: Self.userColumns), password_hash FROM users
+                WHERE username_lower = \(key) OR email_lower = \(key) ORDER BY username_lower = \(key) DESC LIMIT 1
+                """
+            ).first
+        else { return nil }
+        let passwordHash = try row.makeRandomAccess()[12].decode(String?.self)
+        return Credentials(user: try Self.user(row), passwordHash: passwordHash)
+    }
+
+    public func updateProfile(userID: ID, patch: ProfilePatch) async throws -> User? {
+        // One statement, so the returned row is exactly what this update left behind.
+        try await rows(
+            """
+            UPDATE users SET
+              display_name = CASE WHEN \(patch.displayName != nil) THEN \(patch.displayName) ELSE display_name END,
+              bio = CASE WHEN \(patch.bio != nil) THEN \(patch.bio) ELSE bio END,
+              avatar_url = CASE WHEN \(patch.avatarURL != nil) THEN \(patch.avatarURL ?? nil) ELSE avatar_url END
+            WHERE id = \(userID.pgBits)
+            RETURNING \(unescaped: Self.userColumns)
+            """
+        ).first.map(Self.user)
+    }
+
+    public func setPasswordHash(userID: ID, hash: String) async throws {
+        try await rows("UPDATE users SET password_hash = \(hash) WHERE id = \(userID.pgBits)")
+    }
+
+    public func setModerator(userID: ID, _ isModerator: Bool) async throws {
+        try await rows("UPDATE users SET is_moderator = \(isModerator) WHERE id = \(userID.pgBits)")
+    }
+
+    // MARK: Refresh tokens
+
+    public func insertRefreshToken(_ record: RefreshTokenRecord) async throws {
+        try await rows(insertQuery(record))
+    }
+
+    private func insertQuery(_ record: RefreshTokenRecord) -> PostgresQuery {
+        """
+        INSERT INTO refresh_tokens (token_hash, family_id, user_id, expires_at)
+        VALUES (\(record.tokenHash), \(record.familyID), \(record.userID.pgBits), \(record.expiresAt.millis))
+        """
+    }
+
+    /// Serializes everything that changes one token family. Row locks alone are not enough: a
+    /// revocation's `UPDATE` cannot see the replacement a concurrent rotation is inserting, and
+    /// that replacement would outlive the logout.
+    private func lockFamily(_ familyID: String, on connection: PostgresConnection) async throws {
+        try await rows("SELECT pg_advisory_xact_lock(\(Self.refreshFamilyLockClass), hashtext(\(familyID)))", on: connection)
+    }
+
+    public func rotateRefreshToken(hash: String, replacement: RefreshTokenRecord, now: Date) async throws -> RefreshRotation {
+        try await transaction { connection -> RefreshRotation in
+            // A token's family never changes, so reading it unlocked is safe; the family lock comes
+            // before the row lock, in the same order `revokeRefreshFamily` takes them.
+            guard let familyRow = try await rows("SELECT family_id FROM refresh_tokens WHERE token_hash = \(hash)", on: connection).first
+            else { return .invalid }
+            let family = try familyRow.decode(String.self)
+            try await lockFamily(family, on: connection)
+            guard
+                let row = try await rows(
+                    "SELECT user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = \(hash) FOR UPDATE",
+                    on: connection
+                ).first
+            else { return .invalid }
+            let (userID, expiresAt, usedAt, revokedAt) = try row.decode((Int64, Int64, Int64?, Int64?).self)
+            if revokedAt != nil { return .invalid }
+            if usedAt != nil {
+                try await rows(
+                    "UPDATE refresh_tokens SET revoked_at = \(now.millis) WHERE family_id = \(family) AND revoked_at IS NULL",
+                    on: connection)
+                return .reused
+            }
+            if expiresAt <= now.millis { return .invalid }
+            try await rows("UPDATE refresh_tokens SET used_at = \(now.millis) WHERE token_hash = \(hash)", on: connection)
+            var next = replacement
+            next.familyID = family
+            try await rows(insertQuery(next), on: connection)
+            return .rotated(userID: userID.roostID, familyID: family)
+        }
+    }
+
+    public func revokeRefreshFamily(familyID: String, now: Date) async throws {
+        try await transaction { connection in
+            try await lockFamily(familyID, on: connection)
+            try await rows(
+                "UPDATE refresh_tokens SET revoked_at = \(now.millis) WHERE family_id = \(familyID) AND revoked_at IS NULL",
+                on: connection)
+        }
+    }
+
+    public func isRefreshFamilyRevoked(familyID: String) async throws -> Bool {
+        !(try await rows("SELECT 1 FROM refresh_tokens WHERE family_id = \(familyID) AND revoked_at IS NOT NULL LIMIT 1").isEmpty)
+    }
+
+    // MARK: Follows
+
+    public func follow(followerID: ID, followeeID: ID, id: ID, now: Date) async throws -> Bool {
+        try await transaction { connection in
+            let inserted = try await rows(
+                """
+                INSERT INTO follows (follower_id, followee_id, id, created_at)
+                VALUES (\(followerID.pgBits), \(followeeID.pgBits), \(id.pgBits), \(now.millis))
+                ON CONFLICT DO NOTHING RETURNING 1
+                """, on: connection)
+            guard !inserted.isEmpty else { return false }
+            try await moveFollowCounters(followerID: followerID, followeeID: followeeID, by: 1, on: connection)
+            return true
+        }
+    }
+
+    public func unfollow(followerID: ID, followeeID: ID) async throws -> Bool {
+        try await transaction { connection in
+            let deleted = try await rows(
+                "DELETE FROM follows WHERE follower_id = \(followerID.pgBits) AND followee_id = \(followeeID.pgBits) RETURNING 1",
+                on: connection)
+            guard !deleted.isEmpty else { return false }
+            try await moveFollowCounters(followerID: followerID, followeeID: followeeID, by: -1, on: connection)
+            return true
+        }
+    }
+
+    /// Updates the two users in id order, so A following B while B follows A cannot deadlock.
+    private func moveFollowCounters(followerID: ID, followeeID: ID, by delta: Int, on connection: PostgresConnection) async throws {
+        let updates = [(followerID.pgBits, "following_count"), (followeeID.pgBits, "followers_count")].sorted { $0.0 < $1.0 }
+        for (id, counter) in updates {
+            try await rows("UPDATE users SET \(unescaped: counter) = \(unescaped: counter) + \(delta) WHERE id = \(id)", on: connection)
+        }
+    }
+
+    public func relationships(viewerID: ID, otherIDs: [ID]) async throws -> [ID: Relationship] {
+        guard !otherIDs.isEmpty else { return [:] }
+        let viewer = viewerID.pgBits
+        let others = otherIDs.map(\.pgBits)
+        var following = Set<Int64>()
+        for row in try await rows("SELECT followee_id FROM follows WHERE follower_id = \(viewer) AND followee_id = ANY(\(others))") {
+            following.insert(try row.decode(Int64.self))
+        }
+        var followedBy = Set<Int64>()
+        for row in try await rows("SELECT follower_id FROM follows WHERE followee_id = \(viewer) AND follower_id = ANY(\(others))") {
+            followedBy.insert(try row.decode(Int64.self))
+        }
+        var result: [ID: Relationship] = [:]
+        for id in otherIDs {
+            result[id] = Relationship(following: following.contains(id.pgBits), followedBy: followedBy.contains(id.pgBits))
+        }
+        return result
+    }
+
+    /// `u.id, u.username, …` for a join.
+    private static let joinedUserColumns = userColumns.split(separator: ",")
+        .map { "u.\($0.trimmingCharacters(in: .whitespaces))" }.joined(separator: ", ")
+
+    public func followers(of userID: ID, before: ID?, limit: Int) async throws -> [ListedUser] {
+        try await listUsers(
+            """
+            SELECT \(unescaped: Self.joinedUserColumns), f.id FROM follows f JOIN users u ON u.id = f.follower_id
+            WHERE f.followee_id = \(userID.pgBits) AND f.id < \(Self.upper(before)) ORDER BY f.id DESC LIMIT \(Self.limitValue(limit))
+            """)
+    }
+
+    public func following(of userID: ID, before: ID?, limit: Int) async throws -> [ListedUser] {
+        try await listUsers(
+            """
+            SELECT \(unescaped: Self.joinedUserColumns), f.id FROM follows f JOIN users u ON u.id = f.followee_id
+            WHERE f.follower_id = \(userID.pgBits) AND f.id < \(Self.upper(before)) ORDER BY f.id DESC LIMIT \(Self.limitValue(limit))
+            """)
+    }
+
+    /// Rows are the user columns followed by the follow's id (the keyset position).
+    private func listUsers(_ query: PostgresQuery) async throws -> [ListedUser] {
+        try await rows(query).map { row in
+            let position = try row.makeRandomAccess()[12].decode(Int64.self)
+            return ListedUser(position: position.roostID, user: try Self.user(row))
+        }
+    }
+
+    // MARK: Posts
+
+    static let postColumns = """
+        id, author_id, text, title, description, tags, media, asset_type, visibility, organization_id, inspired_by_post_id, \
+        like_count, comment_count, share_count, view_count, is_featured, moderation_status, created_at, updated_at
+        """
+
+    private typealias PostColumns = (
+        Int64, Int64, String, String?, String?, String, String, String?, String, Int64?, Int64?,
+        Int, Int, Int, Int, Bool, String, Int64, Int64
+    )
+
+    static func post(_ row: PostgresRow) throws -> Post {
+        let (
+            id, authorID, text, title, description, tags, media, assetType, visibility, organizationID, inspiredBy,
+            likes, comments, shares, views, isFeatured, moderation, createdAt, updatedAt
+        ) = try row.decode(PostColumns.self)
+        return Post(
+            id: id.roostID, authorID: authorID.roostID, text: text, title: title, description: description,
+            tags: StoredJSON.tags(tags), media: StoredJSON.media(media), assetType: assetType,
+            visibility: PostVisibility(rawValue: visibility) ?? .public, organizationID: organizationID?.roostID,
+            inspiredByPostID: inspiredBy?.roostID, likeCount: likes, commentCount: comments, shareCount: shares, viewCount: views,
+            isFeatured: isFeatured, moderationStatus: ModerationStatus(rawValue: moderation) ?? .pending,
+            createdAt: Date(millis: createdAt), updatedAt: Date(millis: updatedAt))
+    }
+
+    /// Claims an idempotency key inside the caller's transaction, or returns the earlier creation
+    /// when the key was used within `IdempotencyKey.lifetime`.
+    ///
+    /// The insert comes first: a racer holding the same key makes it wait until that racer commits
+    /// (then this one replays its result) or rolls back (then this one claims the key). A use older
+    /// than the lifetime is deleted and the key claimed afresh.
+    private func claim(_ key: IdempotencyKey, resourceID: ID, now: Date, on connection: PostgresConnection) async throws
+        -> (id: ID, response: StoredResponse?)?
+    {
+        let user = key.userID.pgBits
+        let cutoff = now.addingTimeInterval(-IdempotencyKey.lifetime).millis
+        // Each pass ends in a claim or a replay unless the row vanishes between the two statements
+        // (another request expiring it), so a few passes are plenty.
+        for _ in 0..<3 {
+            let claimed = try await rows(
+                """
+                INSERT INTO idempotency_keys (user_id, scope, key, resource_id, created_at)
+                VALUES (\(user), \(key.scope), \(key.key), \(resourceID.pgBits), \(now.millis))
+                ON CONFLICT DO NOTHING RETURNING 1
+                """, on: connection)
+            if !claimed.isEmpty { return nil }
+            guard
+                let row = try await rows(
+                    """
+                    SELECT resource_id, status, body, created_at FROM idempotency_keys
+                    WHERE user_id = \(user) AND scope = \(key.scope) AND key = \(key.key) FOR UPDATE
+                    """, on: connection
+                ).first
+            else { continue }
+            let (resource, status, body, createdAt) = try row.decode((Int64, Int32?, Data?, Int64).self)
+            if createdAt > cutoff {
+                let response = status.flatMap { status in body.map { StoredResponse(status: Int(status), body: Array($0)) } }
+                return (resource.roostID, response)
+            }
+            try await rows(
+                "DELETE FROM idempotency_keys WHERE user_id = \(user) AND scope = \(key.scope) AND key = \(key.key)", on: connection)
+        }
+        throw RoostError.conflict(field: nil, message: "a request with this Idempotency-Key is in progress; retry")
+    }
+
+    public func createPost(_ post: Post, idempotency: IdempotencyKey?, now: Date) async throws -> Creation<Post> {
+        try await transaction { connection in
+            if let idempotency, let earlier = try await claim(idempotency, resourceID: post.id, now: now, on: connection) {
+                return .replay(id: earlier.id, response: earlier.response)
+            }
+            try await rows(
+                """
+                INSERT INTO posts (id, author_id, text, title, description, tags, media, asset_type, visibility, organization_id,
+                  inspired_by_post_id, is_featured, moderation_status, created_at, updated_at)
+                VALUES (\(post.id.pgBits), \(post.authorID.pgBits), \(post.text), \(post.title), \(post.description),
+                  \(StoredJSON.encode(post.tags)), \(StoredJSON.encode(post.media)), \(post.assetType), \(post.visibility.rawValue),
+                  \(post.organizationID?.pgBits), \(post.inspiredByPostID?.pgBits), \(post.isFeatured), \(post.moderationStatus.rawValue),
+                  \(post.createdAt.millis), \(post.updatedAt.millis))
+                """, on: connection)
+            try await insertTags(postID: post.id, tags: post.tags, on: connection)
+            try await rows("UPDATE users SET posts_count = posts_count + 1 WHERE id = \(post.authorID.pgBits)", on: connection)
+            return .created(post.roundedToMillis)
+        }
+    }
+
+    private func insertTags(postID: ID, tags: [String], on connection: PostgresConnection) async throws {
+        guard !tags.isEmpty else { return }
+        try await rows(
+            """
+            INSERT INTO post_tags (tag, post_id) SELECT DISTINCT tag, \(postID.pgBits) FROM unnest(\(tags)) AS t(tag)
+            ON CONFLICT DO NOTHING
+            """, on: connection)
+    }
+
+    public func saveIdempotentResponse(_ key: IdempotencyKey, response: StoredResponse) async throws {
+        try await rows(
+            """
+            UPDATE idempotency_keys SET status = \(Int32(clamping: response.status)), body = \(Data(response.body))
+            WHERE user_id = \(key.userID.pgBits) AND scope = \(key.scope) AND key = \(key.key) AND status IS NULL
+            """)
+    }
+
+    public func post(id: ID) async throws -> Post? {
+        try await rows("SELECT \(unescaped: Self.postColumns) FROM posts WHERE id = \(id.pgBits)").first.map(Self.post)
+    }
+
+    public func posts(ids: [ID]) async throws -> [ID: Post] {
+        guard !ids.isEmpty else { return [:] }
+        let posts = try await rows("SELECT \(unescaped: Self.postColumns) FROM posts WHERE id = ANY(\(ids.map(\.pgBits)))").map(Self.post)
+        return Dictionary(posts.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    public func updatePost(id: ID, patch: PostPatch, now: Date) async throws -> Post? {
+        try await transaction { connection in
+            // The UPDATE takes the post's row lock before the tag rows are touched (see the type's lock order).
+            guard
+                let row = try await rows(
+                    """
+                    UPDATE posts SET
+                      text = CASE WHEN \(patch.text != nil) THEN \(patch.text) ELSE text END,
+                      title = CASE WHEN \(patch.title != nil) THEN \(patch.title ?? nil) ELSE title END,
+                      description = CASE WHEN \(patch.description != nil) THEN \(patch.description ?? nil) ELSE description END,
+                      tags = CASE WHEN \(patch.tags != nil) THEN \(patch.tags.map { StoredJSON.encode($0) }) ELSE tags END,
+                      updated_at = \(now.millis)
+                    WHERE id = \(id.pgBits)
+                    RETURNING \(unescaped: Self.postColumns)
+                    """, on: connection
+                ).first
+            else { return nil }
+            if let tags = patch.tags {
+                try await rows("DELETE FROM post_tags WHERE post_id = \(id.pgBits)", on: connection)
+                try await insertTags(postID: id, tags: tags, on: connection)
+            }
+            return try Self.post(row)
+        }
+    }
+
+    public func deletePost(id: ID) async throws -> Bool {
+        try await transaction { connection in
+            let key = id.pgBits
+            // Deleting the post row first locks it, so engagement and comments racing this delete
+            // either finish before it (and their rows are removed below) or find no post.
+            guard let row = try await rows("DELETE FROM posts WHERE id = \(key) RETURNING author_id", on: connection).first else {
+                return false
+            }
+            let author = try row.decode(Int64.self)
+            for table in ["likes", "shares", "post_views", "comments", "post_tags"] {
+                try await rows("DELETE FROM \(unescaped: table) WHERE post_id = \(key)", on: connection)
+            }
+            try await rows("UPDATE users SET posts_count = posts_count - 1 WHERE id = \(author)", on: connection)
+            return true
+        }
+    }
+
+    public func postsByAuthor(_ authorID: ID, before: ID?, limit: Int, filter: FeedFilter) async throws -> [Post] {
+        var query: PostgresQuery =
+            "SELECT \(unescaped: Self.postColumns) FROM posts WHERE author_id = \(authorID.pgBits) AND id < \(Self.upper(before))"
+        Self.appendFilter(filter, to: &query)
+        Self.appendNewestFirst(limit: limit, to: &query)
+        return try await rows(query).map(Self.post)
+    }
+
+    public func recentPublicPosts(before: ID?, limit: Int, filter: FeedFilter) async throws -> [Post] {
+        // The visibility and status stay literals so the planner can use the partial index `posts_public`.
+        var query: PostgresQuery = """
+            SELECT \(unescaped: Self.postColumns) FROM posts
+            WHERE visibility = 'public' AND moderation_status = 'approved' AND id < \(Self.upper(before))
+            """
+        Self.appendFilter(filter, to: &query)
+        Self.appendNewestFirst(limit: limit, to: &query)
+        return try await rows(query).map(Self.post)
+    }
+
+    /// Appends `AND …` conditions for a feed filter; values are bound, only placeholders are spliced.
+    private static func appendFilter(_ filter: FeedFilter, to query: inout PostgresQuery) {
+        if let assetType = filter.assetType {
+            query.binds.append(assetType)
+            query.sql += " AND asset_type = $\(query.binds.count)"
+        }
+        for tag in filter.tags {
+            query.binds.append(tag)
+            query.sql += " AND id IN (SELECT post_id FROM post_tags WHERE tag = $\(query.binds.count))"
+        }
+    }
+
+    private static func appendNewestFirst(limit: Int, to query: inout PostgresQuery) {
+        query.binds.append(limitValue(limit))
+        query.sql += " ORDER BY id DESC LIMIT $\(query.binds.count)"
+    }
+
+    // MARK: Engagement
+
+    public func like(userID: ID, postID: ID, now: Date) async throws -> EngagementResult {
+        try await engage(
+            """
+            INSERT INTO likes (post_id, user_id, created_at) VALUES (\(postID.pgBits), \(userID.pgBits), \(now.millis))
+            ON CONFLICT DO NOTHING RETURNING 1
+            """, counter: "like_count", delta: 1, postID: postID)
+    }
+
+    public func unlike(userID: ID, postID: ID) async throws -> EngagementResult {
+        try await engage(
+            "DELETE FROM likes WHERE post_id = \(postID.pgBits) AND user_id = \(userID.pgBits) RETURNING 1",
+            counter: "like_count", delta: -1, postID: postID)
+    }
+
+    public func share(userID: ID, postID: ID, now: Date) async throws -> EngagementResult {
+        try await engage(
+            """
+            INSERT INTO shares (post_id, user_id, created_at) VALUES (\(postID.pgBits), \(userID.pgBits), \(now.millis))
+            ON CONFLICT DO NOTHING RETURNING 1
+            """, counter: "share_count", delta: 1, postID: postID)
+    }
+
+    /// Applies an engagement row change (a statement returning a row only when it changed
+    /// something) and moves the post's counter only then.
+    ///
+    /// `FOR KEY SHARE` keeps the post from being deleted underneath without serializing likers
+    /// against each other before the counter update, where they queue anyway.
+    private func engage(_ change: PostgresQuery, counter: String, delta: Int, postID: ID) async throws -> EngagementResult {
+        try await transaction { connection in
+            let key = postID.pgBits
+            guard !(try await rows("SELECT 1 FROM posts WHERE id = \(key) FOR KEY SHARE", on: connection)).isEmpty else {
+                throw RoostError.notFound
+            }
+            let changed = !(try await rows(change, on: connection)).isEmpty
+            let countRow: PostgresRow?
+            if changed {
+                countRow = try await rows(
+                    "UPDATE posts SET \(unescaped: counter) = \(unescaped: counter) + \(delta) WHERE id = \(key) RETURNING \(unescaped: counter)",
+                    on: connection
+                ).first
+            } else {
+                countRow = try await rows("SELECT \(unescaped: counter) FROM posts WHERE id = \(key)", on: connection).first
+            }
+            return EngagementResult(changed: changed, count: try countRow.map { try $0.decode(Int.self) } ?? 0)
+        }
+    }
+
+    public func recordView(postID: ID, viewerKey: String, now: Date, window: TimeInterval) async throws -> Bool {
+        try await transaction { connection in
+            let key = postID.pgBits
+            // Lock order only: a view of a missing post is still recorded and reported, as on SQLite.
+            try await rows("SELECT 1 FROM posts WHERE id = \(key) FOR KEY SHARE", on: connection)
+            let counted = try await rows(
+                """
+                INSERT INTO post_views (post_id, viewer_key, viewed_at) VALUES (\(key), \(viewerKey), \(now.millis))
+                ON CONFLICT (post_id, viewer_key) DO UPDATE SET viewed_at = EXCLUDED.viewed_at
+                WHERE post_views.viewed_at <= \(now.addingTimeInterval(-window).millis)
+                RETURNING 1
+                """, on: connection)
+            guard !counted.isEmpty else { return false }
+            try await rows("UPDATE posts SET view_count = view_count + 1 WHERE id = \(key)", on: connection)
+            return true
+        }
+    }
+
+    public func viewerFlags(userID: ID, postIDs: [ID]) async throws -> [ID: ViewerPostFlags] {
+        guard !postIDs.isEmpty else { return [:] }
+        let user = userID.pgBits
+        let posts = postIDs.map(\.pgBits)
+        var flags: [ID: ViewerPostFlags] = [:]
+        for row in try await rows("SELECT post_id FROM likes WHERE user_id = \(user) AND post_id = ANY(\(posts))") {
+            flags[try row.decode(Int64.self).roostID, default: ViewerPostFlags()].liked = true
+        }
+        for row in try await rows("SELECT post_id FROM shares WHERE user_id = \(user) AND post_id = ANY(\(posts))") {
+            flags[try row.decode(Int64.self).roostID, default: ViewerPostFlags()].shared = true
+        }
+        return flags
+    }
+
+    // MARK: Comments
+
+    static let commentColumns = "id, post_id, parent_id, author_id, text, like_count, created_at"
+
+    static func comment(_ row: PostgresRow) throws -> Comment {
+        let (id, postID, parentID, authorID, text, likeCount, createdAt) = try row.decode((Int64, Int64, Int64?, Int64, String, Int, Int64).self)
+        return Comment(
+            id: id.roostID, postID: postID.roostID, parentID: parentID?.roostID, authorID: authorID.roostID, text: text,
+            likeCount: likeCount, createdAt: Date(millis: createdAt))
+    }
+
+    public func createComment(_ comment: Comment, idempotency: IdempotencyKey?, now: Date) async throws -> Creation<Comment> {
+        try await transaction { connection in
+            if let idempotency, let earlier = try await claim(idempotency, resourceID: comment.id, now: now, on: connection) {
+                return .replay(id: earlier.id, response: earlier.response)
+            }
+            let post = comment.postID.pgBits
+            // The same lock `deleteComment` takes: a reply cannot slip under a parent whose subtree
+            // is being deleted, and the parent check below sees every committed deletion.
+            guard !(try await rows("SELECT 1 FROM posts WHERE id = \(post) FOR NO KEY UPDATE", on: connection)).isEmpty else {
+                throw RoostError.notFound
+            }
+            if let parent = comment.parentID {
+                let found = try await rows("SELECT 1 FROM comments WHERE id = \(parent.pgBits) AND post_id = \(post)", on: connection)
+                guard !found.isEmpty else {
+                    throw RoostError.validation(field: "parent_id", message: "parent_id is not a comment on this post")
+                }
+            }
+            try await rows(
+                """
+                INSERT INTO comments (id, post_id, parent_id, author_id, text, created_at)
+                VALUES (\(comment.id.pgBits), \(post), \(comment.parentID?.pgBits), \(comment.authorID.pgBits), \(comment.text),
+                  \(comment.createdAt.millis))
+                """, on: connection)
+            try await rows("UPDATE posts SET comment_count = comment_count + 1 WHERE id = \(post)", on: connection)
+            var stored = comment
+            stored.createdAt = comment.createdAt.roundedToMillis
+            return .created(stored)
+        }
+    }
+
+    public func comment(id: ID) async throws -> Comment? {
+        try await rows("SELECT \(unescaped: Self.commentColumns) FROM comments WHERE id = \(id.pgBits)").first.map(Self.comment)
+    }
+
+    public func comments(postID: ID, after: ID?, limit: Int) async throws -> [Comment] {
+        try await rows(
+            """
+            SELECT \(unescaped: Self.commentColumns) FROM comments
+            WHERE post_id = \(postID.pgBits) AND id > \(after.map { Int64(clamping: $0) } ?? 0) ORDER BY id LIMIT \(Self.limitValue(limit))
+            """
+        ).map(Self.comment)
+    }
+
+    public func deleteComment(id: ID) async throws -> Bool {
+        try await transaction { connection in
+            let key = id.pgBits
+            guard let row = try await rows("SELECT post_id FROM comments WHERE id = \(key)", on: connection).first else { return false }
+            let postID = try row.decode(Int64.self)
+            // Waits out replies being added on this post; the tree read below then includes them.
+            try await rows("SELECT 1 FROM posts WHERE id = \(postID) FOR NO KEY UPDATE", on: connection)
+            let deleted =
+                try await rows(
+                    """
+                    WITH RECURSIVE doomed(id) AS (
+                      SELECT \(key)::BIGINT UNION ALL SELECT c.id FROM comments c JOIN doomed d ON c.parent_id = d.id
+                    ), gone AS (
+                      DELETE FROM comments WHERE id IN (SELECT id FROM doomed) RETURNING 1
+                    )
+                    SELECT count(*) FROM gone
+                    """, on: connection
+                ).first.map { try $0.decode(Int64.self) } ?? 0
+            // Zero means a concurrent call deleted it (or its post) after our first look.
+            guard deleted > 0 else { return false }
+            try await rows(
+                "UPDATE posts SET comment_count = GREATEST(comment_count - \(deleted), 0) WHERE id = \(postID)", on: connection)
+            return true
+        }
+    }
+}
+
+extension UInt64 {
+    /// A Roost id as stored: its bit pattern in a signed BIGINT (ids never use the top bit, and an
+    /// out-of-range id from a URL simply matches nothing instead of trapping).
+    fileprivate var pgBits: Int64 { Int64(bitPattern: self) }
+}
+
+extension Int64 {
+    fileprivate var roostID: ID { ID(bitPattern: self) }
+}

@@ -1,0 +1,120 @@
+/// Versioned migrations for the SQLite store. Never edit a released migration: append a new one.
+/// Timestamps are integer milliseconds since 1970; ids are signed 64-bit integers.
+enum SQLiteSchema {
+    struct Migration {
+        var version: Int
+        var sql: String
+    }
+
+    static let migrations: [Migration] = [
+        Migration(
+            version: 1,
+            sql: """
+                CREATE TABLE users (
+                  id INTEGER PRIMARY KEY,
+                  username TEXT NOT NULL,
+                  username_lower TEXT NOT NULL UNIQUE,
+                  email TEXT NOT NULL,
+                  email_lower TEXT NOT NULL UNIQUE,
+                  display_name TEXT NOT NULL,
+                  bio TEXT NOT NULL DEFAULT '',
+                  avatar_url TEXT,
+                  verified INTEGER NOT NULL DEFAULT 0,
+                  is_moderator INTEGER NOT NULL DEFAULT 0,
+                  password_hash TEXT,
+                  followers_count INTEGER NOT NULL DEFAULT 0,
+                  following_count INTEGER NOT NULL DEFAULT 0,
+                  posts_count INTEGER NOT NULL DEFAULT 0,
+                  created_at INTEGER NOT NULL
+                );
+                CREATE TABLE refresh_tokens (
+                  token_hash TEXT PRIMARY KEY,
+                  family_id TEXT NOT NULL,
+                  user_id INTEGER NOT NULL,
+                  expires_at INTEGER NOT NULL,
+                  used_at INTEGER,
+                  revoked_at INTEGER
+                );
+                CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id);
+                CREATE TABLE follows (
+                  follower_id INTEGER NOT NULL,
+                  followee_id INTEGER NOT NULL,
+                  id INTEGER NOT NULL,
+                  created_at INTEGER NOT NULL,
+                  PRIMARY KEY (follower_id, followee_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX follows_followee ON follows (followee_id, id);
+                CREATE INDEX follows_follower ON follows (follower_id, id);
+                CREATE TABLE posts (
+                  id INTEGER PRIMARY KEY,
+                  author_id INTEGER NOT NULL,
+                  text TEXT NOT NULL,
+                  title TEXT,
+                  description TEXT,
+                  tags TEXT NOT NULL DEFAULT '[]',
+                  media TEXT NOT NULL DEFAULT '[]',
+                  asset_type TEXT,
+                  visibility TEXT NOT NULL,
+                  organization_id INTEGER,
+                  inspired_by_post_id INTEGER,
+                  like_count INTEGER NOT NULL DEFAULT 0,
+                  comment_count INTEGER NOT NULL DEFAULT 0,
+                  share_count INTEGER NOT NULL DEFAULT 0,
+                  view_count INTEGER NOT NULL DEFAULT 0,
+                  is_featured INTEGER NOT NULL DEFAULT 0,
+                  moderation_status TEXT NOT NULL,
+                  created_at INTEGER NOT NULL,
+                  updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX posts_author ON posts (author_id, id);
+                CREATE INDEX posts_public ON posts (id) WHERE visibility = 'public' AND moderation_status = 'approved';
+                CREATE TABLE post_tags (
+                  tag TEXT NOT NULL,
+                  post_id INTEGER NOT NULL,
+                  PRIMARY KEY (tag, post_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX post_tags_post ON post_tags (post_id);
+                CREATE TABLE likes (
+                  post_id INTEGER NOT NULL,
+                  user_id INTEGER NOT NULL,
+                  created_at INTEGER NOT NULL,
+                  PRIMARY KEY (post_id, user_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX likes_user ON likes (user_id, post_id);
+                CREATE TABLE shares (
+                  post_id INTEGER NOT NULL,
+                  user_id INTEGER NOT NULL,
+                  created_at INTEGER NOT NULL,
+                  PRIMARY KEY (post_id, user_id)
+                ) WITHOUT ROWID;
+                CREATE INDEX shares_user ON shares (user_id, post_id);
+                CREATE TABLE post_views (
+                  post_id INTEGER NOT NULL,
+                  viewer_key TEXT NOT NULL,
+                  viewed_at INTEGER NOT NULL,
+                  PRIMARY KEY (post_id, viewer_key)
+                ) WITHOUT ROWID;
+                CREATE TABLE comments (
+                  id INTEGER PRIMARY KEY,
+                  post_id INTEGER NOT NULL,
+                  parent_id INTEGER,
+                  author_id INTEGER NOT NULL,
+                  text TEXT NOT NULL,
+                  like_count INTEGER NOT NULL DEFAULT 0,
+                  created_at INTEGER NOT NULL
+                );
+                CREATE INDEX comments_post ON comments (post_id, id);
+                CREATE INDEX comments_parent ON comments (parent_id);
+                CREATE TABLE idempotency_keys (
+                  user_id INTEGER NOT NULL,
+                  scope TEXT NOT NULL,
+                  key TEXT NOT NULL,
+                  resource_id INTEGER NOT NULL,
+                  status INTEGER,
+                  body BLOB,
+                  created_at INTEGER NOT NULL,
+                  PRIMARY KEY (user_id, scope, key)
+                ) WITHOUT ROWID;
+                """)
+    ]
+}
