@@ -12,6 +12,7 @@ public struct AppServices: Sendable {
     let tokens: TokenService
     let cursors: CursorCodec
     let renderer: PostRenderer
+    public let feeds: FeedEngine
 
     public init(configuration: RoostConfiguration, store: any RoostStore, clock: any RoostClock = SystemClock()) async {
         self.configuration = configuration
@@ -20,7 +21,8 @@ public struct AppServices: Sendable {
         self.ids = IDGenerator()
         self.tokens = await TokenService(configuration: configuration, store: store, clock: clock)
         self.cursors = CursorCodec(secret: Array(configuration.jwtSecret.utf8))
-        self.renderer = PostRenderer(store: store)
+        self.feeds = FeedEngine(store: store, configuration: configuration, clock: clock, ids: ids)
+        self.renderer = PostRenderer(store: store, feeds: feeds)
     }
 
     /// A user by numeric id or by username (an all-digit username is tried after the id); 404 otherwise.

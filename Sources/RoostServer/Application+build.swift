@@ -8,10 +8,14 @@ import ServiceLifecycle
 /// Builds the Roost HTTP application on an opened, migrated store.
 public func buildApplication(services: AppServices, logger: Logger) -> some ApplicationProtocol {
     let configuration = services.configuration
-    return Application(
+    var app = Application(
         router: buildRouter(services: services),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "roost"),
         logger: logger)
+    app.addServices(
+        FanOutWorker(engine: services.feeds, logger: logger),
+        MaintenanceService(engine: services.feeds, logger: logger))
+    return app
 }
 
 /// The routes of the contract: health at the root, everything else under `/api/v1`.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import RoostCore
 
 /// Everything a Roost node can be told, filled from flags and environment by the `roost` command
 /// and built directly by tests.
@@ -22,6 +23,18 @@ public struct RoostConfiguration: Sendable {
     public var maxBodyBytes: Int = 256 * 1024
     /// A repeated view by the same viewer within this window is not counted again.
     public var viewWindow: TimeInterval = 30 * 60
+    /// Hybrid fan-out: celebrity threshold, timeline cap, inactivity, backfill, batch size, retention.
+    public var fanOut = FanOutPolicy()
+    /// Weights of the ranking formulas.
+    public var ranking = RankingWeights()
+    /// How stale cached posts and authors may be (counts on other nodes lag at most this much).
+    public var cacheTTL: Duration = .seconds(2)
+    /// Concurrent fan-out workers on this node.
+    public var fanOutWorkers = 2
+    /// How often maintenance runs (score snapshots, trimming, retention, queue metrics).
+    public var maintenanceInterval: Duration = .seconds(30)
+    /// Candidates ranked for the first page of a ranked home feed.
+    public var rankedCandidates = 300
 
     public init() {}
 

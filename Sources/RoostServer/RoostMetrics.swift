@@ -4,6 +4,24 @@ import Synchronization
 
 /// Every metric Roost exports, named in one place, and the Prometheus registry `/metrics` reads.
 public enum RoostMetrics {
+    /// Hot-read cache lookups served from memory / loaded from the database, by `cache`.
+    static let cacheHits = "roost_cache_hits_total"
+    static let cacheMisses = "roost_cache_misses_total"
+    /// Fan-out jobs waiting or running (gauge), and the age in seconds of the oldest (gauge).
+    static let fanOutQueueDepth = "roost_fanout_queue_depth"
+    static let fanOutQueueLag = "roost_fanout_queue_lag_seconds"
+    /// Timeline entries written or purged by fan-out (counter).
+    static let fanOutEntries = "roost_fanout_entries_total"
+    /// Time from post creation to the end of its fan-out (timer).
+    static let fanOutDelivery = "roost_fanout_delivery_seconds"
+    /// Fan-out jobs that failed and were rescheduled (counter).
+    static let fanOutFailures = "roost_fanout_failures_total"
+    /// Timelines rebuilt by pull for returning users (counter).
+    static let timelineRebuilds = "roost_timeline_rebuilds_total"
+    /// Maintenance runs by `task` (counter) and entries they removed (counter).
+    static let maintenanceRuns = "roost_maintenance_runs_total"
+    static let maintenanceRemoved = "roost_maintenance_removed_total"
+
     /// One registry per process: swift-metrics can be bootstrapped only once, so servers started
     /// by tests in the same process share it.
     public static let registry: PrometheusCollectorRegistry = {

@@ -10,11 +10,11 @@ import RoostCore
 /// `DELETE … RETURNING` tell whether this call changed anything, and only then does it move a
 /// counter with `x = x + n`. Counters therefore stay exact however many requests race.
 ///
-/// Deadlock avoidance rests on one lock order: a transaction touching a post locks the post row
-/// first (`FOR KEY SHARE` when it only adds engagement, `FOR NO KEY UPDATE` when it changes the
-/// comment tree, the `DELETE` itself when removing the post), then child rows, then user rows;
-/// two user rows are always updated in id order. Should the server still report a deadlock or a
-/// serialization failure, the whole transaction is retried.
+/// Deadlock avoidance rests on one lock order: the post row first (`FOR KEY SHARE` when only adding
+/// engagement or pushing it to timelines, `FOR NO KEY UPDATE` when changing its comment tree, the
+/// `DELETE` itself when removing it), then user rows in ascending id order, then timeline entries
+/// and other child rows. Should the server still report a deadlock or a serialization failure,
+/// the whole transaction is retried.
 ///
 /// Transactions run at READ COMMITTED whatever the server default, because several methods rely
 /// on each statement seeing what racers committed meanwhile (an idempotency key claimed by
@@ -77,9 +77,14 @@ public final class PostgresStore: RoostStore {
         return Task { await client.run() }
     }
 
+    /// The name is spliced into `CREATE SCHEMA` (identifiers cannot be bound), so only characters
+    /// that need no quoting pass; 63 bytes is PostgreSQL's identifier limit.
     static func isValidSchemaName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 63
-            && name.utf8.allSatisfy { ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "_") }
+            && name.utf8.allSatisfy { byte in
+                (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                    || byte == UInt8(ascii: "_")
+            }
     }
 
     private func createSchema(_ schema: String) async throws {
@@ -215,18 +220,19 @@ public final class PostgresStore: RoostStore {
     }
 
     public func migrate() async throws {
-        try await transaction { connection in
+        let applied = try await transaction { connection -> [Int] in
             // Nodes starting together queue here; each later one finds the versions applied. Keyed
             // by schema so test cases in separate schemas do not wait for each other.
             try await rows(
                 "SELECT pg_advisory_xact_lock(\(Self.migrationLockClass), hashtext(coalesce(current_schema(), '')))", on: connection)
             try await rows(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)", on: connection)
-            var applied = Set<Int>()
+            var present = Set<Int>()
             for row in try await rows("SELECT version FROM schema_migrations", on: connection) {
-                applied.insert(try row.decode(Int.self))
+                present.insert(try row.decode(Int.self))
             }
-            for migration in PostgresSchema.migrations where !applied.contains(migration.version) {
+            var applied: [Int] = []
+            for migration in PostgresSchema.migrations where !present.contains(migration.version) {
                 for statement in migration.statements {
                     // Fixed DDL from `PostgresSchema`, no user input.
                     try await rows(PostgresQuery(unsafeSQL: statement), on: connection)
@@ -234,8 +240,13 @@ public final class PostgresStore: RoostStore {
                 try await rows(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (\(Int32(migration.version)), \(Date().millis))",
                     on: connection)
-                logger.info("applied PostgreSQL migration", metadata: ["version": "\(migration.version)"])
+                applied.append(migration.version)
             }
+            return applied
+        }
+        // Logged after the commit: a transaction that is rolled back and retried applied nothing.
+        for version in applied {
+            logger.info("applied PostgreSQL migration", metadata: ["version": "\(version)"])
         }
     }
 
@@ -254,8 +265,11 @@ public final class PostgresStore: RoostStore {
         "id, username, email, display_name, bio, avatar_url, verified, is_moderator, followers_count, following_count, posts_count, created_at"
 
     private typealias UserColumns = (Int64, String, String, String, String, String?, Bool, Bool, Int, Int, Int, Int64)
+    /// Where a query's own columns start when it selects `userColumns` first.
+    private static let userColumnCount = 12
 
-    /// Decodes `userColumns` from the start of a row (extra columns after them are ignored).
+    /// Decoding is positional, so queries that need more than a user put their extra columns after
+    /// `userColumns`, never before.
     static func user(_ row: PostgresRow) throws -> User {
         let (id, username, email, displayName, bio, avatarURL, verified, isModerator, followers, following, posts, createdAt) =
             try row.decode(UserColumns.self)
@@ -312,7 +326,7 @@ public final class PostgresStore: RoostStore {
                 """
             ).first
         else { return nil }
-        let passwordHash = try row.makeRandomAccess()[12].decode(String?.self)
+        let passwordHash = try row.makeRandomAccess()[Self.userColumnCount].decode(String?.self)
         return Credentials(user: try Self.user(row), passwordHash: passwordHash)
     }
 
@@ -404,16 +418,32 @@ public final class PostgresStore: RoostStore {
 
     // MARK: Follows
 
-    public func follow(followerID: ID, followeeID: ID, id: ID, now: Date) async throws -> Bool {
+    public func follow(followerID: ID, followeeID: ID, id: ID, now: Date, backfill: Int) async throws -> Bool {
         try await transaction { connection in
+            let follower = followerID.pgBits
+            let followee = followeeID.pgBits
             let inserted = try await rows(
                 """
                 INSERT INTO follows (follower_id, followee_id, id, created_at)
-                VALUES (\(followerID.pgBits), \(followeeID.pgBits), \(id.pgBits), \(now.millis))
+                VALUES (\(follower), \(followee), \(id.pgBits), \(now.millis))
                 ON CONFLICT DO NOTHING RETURNING 1
                 """, on: connection)
             guard !inserted.isEmpty else { return false }
+            // The followee's row lock taken here is also taken by `createPost` and by push batches of
+            // the followee's posts, so the backfill below runs after any of those that raced it and
+            // sees their posts, or they run after this commit and see the follow.
             try await moveFollowCounters(followerID: followerID, followeeID: followeeID, by: 1, on: connection)
+            if backfill > 0 {
+                // Only above the follower's floor: below it, reads pull from everyone followed anyway.
+                try await rows(
+                    """
+                    INSERT INTO timeline_entries (user_id, post_id, author_id)
+                    SELECT \(follower), id, author_id FROM posts
+                    WHERE author_id = \(followee) AND NOT pull_only AND id >= (SELECT timeline_floor FROM users WHERE id = \(follower))
+                    ORDER BY id DESC LIMIT \(Int64(backfill))
+                    ON CONFLICT DO NOTHING
+                    """, on: connection)
+            }
             return true
         }
     }
@@ -425,6 +455,8 @@ public final class PostgresStore: RoostStore {
                 on: connection)
             guard !deleted.isEmpty else { return false }
             try await moveFollowCounters(followerID: followerID, followeeID: followeeID, by: -1, on: connection)
+            try await rows(
+                "DELETE FROM timeline_entries WHERE user_id = \(followerID.pgBits) AND author_id = \(followeeID.pgBits)", on: connection)
             return true
         }
     }
@@ -456,7 +488,7 @@ public final class PostgresStore: RoostStore {
         return result
     }
 
-    /// `u.id, u.username, …` for a join.
+    /// Qualified, because `follows` has an `id` and a `created_at` of its own.
     private static let joinedUserColumns = userColumns.split(separator: ",")
         .map { "u.\($0.trimmingCharacters(in: .whitespaces))" }.joined(separator: ", ")
 
@@ -476,10 +508,10 @@ public final class PostgresStore: RoostStore {
             """)
     }
 
-    /// Rows are the user columns followed by the follow's id (the keyset position).
+    /// The follow's id (the keyset position) comes after the user columns so `user(_:)` can read them.
     private func listUsers(_ query: PostgresQuery) async throws -> [ListedUser] {
         try await rows(query).map { row in
-            let position = try row.makeRandomAccess()[12].decode(Int64.self)
+            let position = try row.makeRandomAccess()[Self.userColumnCount].decode(Int64.self)
             return ListedUser(position: position.roostID, user: try Self.user(row))
         }
     }
@@ -550,22 +582,30 @@ public final class PostgresStore: RoostStore {
         throw RoostError.conflict(field: nil, message: "a request with this Idempotency-Key is in progress; retry")
     }
 
-    public func createPost(_ post: Post, idempotency: IdempotencyKey?, now: Date) async throws -> Creation<Post> {
+    public func createPost(_ post: Post, idempotency: IdempotencyKey?, now: Date, policy: FanOutPolicy) async throws -> Creation<Post> {
         try await transaction { connection in
             if let idempotency, let earlier = try await claim(idempotency, resourceID: post.id, now: now, on: connection) {
                 return .replay(id: earlier.id, response: earlier.response)
             }
+            let author = post.authorID.pgBits
+            // Counting the post first takes the author's row lock before the follower count is read,
+            // so a follow racing this post is wholly before it (and the push job sees the follower)
+            // or wholly after it (and its backfill sees the post).
+            let followers =
+                try await rows("UPDATE users SET posts_count = posts_count + 1 WHERE id = \(author) RETURNING followers_count", on: connection)
+                .first.map { try $0.decode(Int.self) } ?? 0
+            let pullOnly = policy.isCelebrity(followers: followers)
             try await rows(
                 """
                 INSERT INTO posts (id, author_id, text, title, description, tags, media, asset_type, visibility, organization_id,
-                  inspired_by_post_id, is_featured, moderation_status, created_at, updated_at)
-                VALUES (\(post.id.pgBits), \(post.authorID.pgBits), \(post.text), \(post.title), \(post.description),
+                  inspired_by_post_id, is_featured, moderation_status, created_at, updated_at, pull_only)
+                VALUES (\(post.id.pgBits), \(author), \(post.text), \(post.title), \(post.description),
                   \(StoredJSON.encode(post.tags)), \(StoredJSON.encode(post.media)), \(post.assetType), \(post.visibility.rawValue),
                   \(post.organizationID?.pgBits), \(post.inspiredByPostID?.pgBits), \(post.isFeatured), \(post.moderationStatus.rawValue),
-                  \(post.createdAt.millis), \(post.updatedAt.millis))
+                  \(post.createdAt.millis), \(post.updatedAt.millis), \(pullOnly))
                 """, on: connection)
             try await insertTags(postID: post.id, tags: post.tags, on: connection)
-            try await rows("UPDATE users SET posts_count = posts_count + 1 WHERE id = \(post.authorID.pgBits)", on: connection)
+            try await enqueueFanOut(post, followers: followers, pullOnly: pullOnly, now: now, on: connection)
             return .created(post.roundedToMillis)
         }
     }
@@ -625,16 +665,20 @@ public final class PostgresStore: RoostStore {
     public func deletePost(id: ID) async throws -> Bool {
         try await transaction { connection in
             let key = id.pgBits
-            // Deleting the post row first locks it, so engagement and comments racing this delete
-            // either finish before it (and their rows are removed below) or find no post.
-            guard let row = try await rows("DELETE FROM posts WHERE id = \(key) RETURNING author_id", on: connection).first else {
-                return false
+            // Deleting the post row first locks it, so engagement, comments and push batches racing
+            // this delete either finish before it (and their rows are removed below or by the purge
+            // job) or find no post.
+            guard let row = try await rows("DELETE FROM posts WHERE id = \(key) RETURNING author_id, pull_only", on: connection).first
+            else { return false }
+            let (author, pullOnly) = try row.decode((Int64, Bool).self)
+            try await rows("UPDATE users SET posts_count = posts_count - 1 WHERE id = \(author)", on: connection)
+            if !pullOnly {
+                try await enqueueJob(kind: .purge, postID: id, authorID: author.roostID, now: Date(), on: connection)
             }
-            let author = try row.decode(Int64.self)
+            try await rows("DELETE FROM timeline_entries WHERE user_id = \(author) AND post_id = \(key)", on: connection)
             for table in ["likes", "shares", "post_views", "comments", "post_tags"] {
                 try await rows("DELETE FROM \(unescaped: table) WHERE post_id = \(key)", on: connection)
             }
-            try await rows("UPDATE users SET posts_count = posts_count - 1 WHERE id = \(author)", on: connection)
             return true
         }
     }
@@ -834,6 +878,466 @@ public final class PostgresStore: RoostStore {
                 "UPDATE posts SET comment_count = GREATEST(comment_count - \(deleted), 0) WHERE id = \(postID)", on: connection)
             return true
         }
+    }
+}
+
+// MARK: - Feed engine
+
+extension PostgresStore {
+    // MARK: Fan-out queue (writes inside other transactions)
+
+    /// Queues the push of a new post, unless nobody would receive it or the author is a celebrity
+    /// (then the post is pull-only and merged at read time). The author's own timeline gets the
+    /// post in the creating transaction, so the author sees it at once.
+    private func enqueueFanOut(_ post: Post, followers: Int, pullOnly: Bool, now: Date, on connection: PostgresConnection) async throws {
+        let author = post.authorID.pgBits
+        try await rows(
+            """
+            INSERT INTO timeline_entries (user_id, post_id, author_id) VALUES (\(author), \(post.id.pgBits), \(author))
+            ON CONFLICT DO NOTHING
+            """, on: connection)
+        if pullOnly {
+            try await rows("UPDATE users SET has_pull_posts = TRUE WHERE id = \(author) AND NOT has_pull_posts", on: connection)
+        } else if followers > 0 {
+            try await enqueueJob(kind: .push, postID: post.id, authorID: post.authorID, now: now, on: connection)
+        }
+    }
+
+    private func enqueueJob(kind: FanOutJob.Kind, postID: ID, authorID: ID, now: Date, on connection: PostgresConnection) async throws {
+        // Due at once (available_at 0); created_at measures queue lag.
+        try await rows(
+            """
+            INSERT INTO fanout_jobs (kind, post_id, author_id, available_at, created_at)
+            VALUES (\(kind.rawValue), \(postID.pgBits), \(authorID.pgBits), 0, \(now.millis))
+            """, on: connection)
+    }
+
+    // MARK: Timelines
+
+    public func timelineState(userID: ID) async throws -> TimelineState {
+        guard let row = try await rows("SELECT timeline_floor, home_active_until FROM users WHERE id = \(userID.pgBits)").first else {
+            return TimelineState(floor: 0, activeUntil: .distantPast)
+        }
+        let (floor, activeUntil) = try row.decode((Int64, Int64).self)
+        return TimelineState(floor: floor.roostID, activeUntil: Date(millis: activeUntil))
+    }
+
+    public func timelineEntries(userID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID] {
+        try await rows(
+            """
+            SELECT post_id FROM timeline_entries
+            WHERE user_id = \(userID.pgBits) AND post_id < \(Self.upper(before)) AND post_id >= \(floor.pgBits)
+            ORDER BY post_id DESC LIMIT \(Self.limitValue(limit))
+            """
+        ).map { try $0.decode(Int64.self).roostID }
+    }
+
+    public func pullOnlyPostIDs(followerID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID] {
+        try await rows(
+            """
+            SELECT p.id FROM posts p JOIN follows f ON f.followee_id = p.author_id AND f.follower_id = \(followerID.pgBits)
+            WHERE p.pull_only AND p.id < \(Self.upper(before)) AND p.id >= \(floor.pgBits) ORDER BY p.id DESC LIMIT \(Self.limitValue(limit))
+            """
+        ).map { try $0.decode(Int64.self).roostID }
+    }
+
+    public func pullHomePostIDs(userID: ID, before: ID?, limit: Int) async throws -> [ID] {
+        try await pullHome(userID: userID, before: before, limit: limit, pushableOnly: false, on: nil).map(\.post)
+    }
+
+    /// The pull query. Each followed author contributes at most `limit` of their newest posts
+    /// through `posts_author` (the LATERAL), so the cost follows the follow list and the page
+    /// size, not the number of posts.
+    private func pullHome(userID: ID, before: ID?, limit: Int, pushableOnly: Bool, on connection: PostgresConnection?) async throws
+        -> [(post: ID, author: ID)]
+    {
+        let user = userID.pgBits
+        let upper = Self.upper(before)
+        let limit = Self.limitValue(limit)
+        // A fixed fragment, not data.
+        let pushable = pushableOnly ? " AND NOT p.pull_only" : ""
+        let query: PostgresQuery = """
+            SELECT p.id, p.author_id FROM follows f CROSS JOIN LATERAL (
+              SELECT p.id, p.author_id FROM posts p
+              WHERE p.author_id = f.followee_id AND p.id < \(upper)\(unescaped: pushable) ORDER BY p.id DESC LIMIT \(limit)
+            ) p
+            WHERE f.follower_id = \(user)
+            UNION ALL
+            SELECT p.id, p.author_id FROM posts p WHERE p.author_id = \(user) AND p.id < \(upper)\(unescaped: pushable)
+            ORDER BY 1 DESC LIMIT \(limit)
+            """
+        let found: [PostgresRow]
+        if let connection {
+            found = try await rows(query, on: connection)
+        } else {
+            found = try await rows(query)
+        }
+        return try found.map { row in
+            let (post, author) = try row.decode((Int64, Int64).self)
+            return (post.roostID, author.roostID)
+        }
+    }
+
+    public func rebuildTimeline(userID: ID, activeUntil: Date, policy: FanOutPolicy) async throws {
+        try await transaction { connection in
+            let user = userID.pgBits
+            // Active first, so push batches committing from now on include this user; the pull
+            // below then covers every post committed before it.
+            try await rows("UPDATE users SET home_active_until = \(activeUntil.millis) WHERE id = \(user)", on: connection)
+            try await rows("DELETE FROM timeline_entries WHERE user_id = \(user)", on: connection)
+            let pulled = try await pullHome(userID: userID, before: nil, limit: policy.timelineCap, pushableOnly: true, on: connection)
+            if !pulled.isEmpty {
+                try await rows(
+                    """
+                    INSERT INTO timeline_entries (user_id, post_id, author_id)
+                    SELECT \(user), post, author FROM unnest(\(pulled.map(\.post.pgBits)), \(pulled.map(\.author.pgBits))) AS t(post, author)
+                    ON CONFLICT DO NOTHING
+                    """, on: connection)
+            }
+            // A full timeline is complete only down to its oldest entry; a shorter one holds everything.
+            let floor = pulled.count >= policy.timelineCap ? pulled.last?.post.pgBits ?? 0 : 0
+            try await rows("UPDATE users SET timeline_floor = \(floor) WHERE id = \(user)", on: connection)
+        }
+    }
+
+    public func touchTimeline(userID: ID, activeUntil: Date) async throws {
+        try await rows("UPDATE users SET home_active_until = \(activeUntil.millis) WHERE id = \(userID.pgBits)")
+    }
+
+    public func trimTimelines(userIDs: [ID], policy: FanOutPolicy) async throws -> Int {
+        guard !userIDs.isEmpty else { return 0 }
+        return try await transaction { connection in
+            var removed = 0
+            // Ascending ids and the user row before its entries: the lock order of `follow`.
+            for user in Set(userIDs.map(\.pgBits)).sorted() {
+                guard
+                    let cut = try await rows(
+                        """
+                        SELECT post_id FROM timeline_entries WHERE user_id = \(user)
+                        ORDER BY post_id DESC LIMIT 1 OFFSET \(Int64(max(policy.timelineCap - 1, 0)))
+                        """, on: connection
+                    ).first.map({ try $0.decode(Int64.self) })
+                else { continue }
+                try await rows("UPDATE users SET timeline_floor = GREATEST(timeline_floor, \(cut)) WHERE id = \(user)", on: connection)
+                removed += try await count(
+                    "WITH gone AS (DELETE FROM timeline_entries WHERE user_id = \(user) AND post_id < \(cut) RETURNING 1) SELECT count(*) FROM gone",
+                    on: connection)
+            }
+            return removed
+        }
+    }
+
+    public func expireTimelineEntries(olderThan horizon: ID) async throws -> Int {
+        try await transaction { connection in
+            let horizon = horizon.pgBits
+            // Reads treat the retention horizon as a floor themselves, so no user row changes here.
+            return try await count(
+                "WITH gone AS (DELETE FROM timeline_entries WHERE post_id < \(horizon) RETURNING 1) SELECT count(*) FROM gone",
+                on: connection)
+        }
+    }
+
+    public func activeTimelineUsers(after: ID, limit: Int, now: Date) async throws -> [ID] {
+        try await rows(
+            """
+            SELECT id FROM users WHERE id > \(Int64(clamping: after)) AND home_active_until > \(now.millis)
+            ORDER BY id LIMIT \(Self.limitValue(limit))
+            """
+        ).map { try $0.decode(Int64.self).roostID }
+    }
+
+    /// Data-modifying CTEs report how many rows they touched through a trailing `count(*)`.
+    private func count(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Int {
+        try await rows(query, on: connection).first.map { try $0.decode(Int.self) } ?? 0
+    }
+
+    // MARK: Fan-out queue
+
+    private static let jobColumns = "id, kind, post_id, author_id, position, attempts, created_at"
+
+    private static func job(_ row: PostgresRow) throws -> FanOutJob {
+        let (id, kind, postID, authorID, position, attempts, createdAt) = try row.decode((Int64, String, Int64, Int64, Int64, Int, Int64).self)
+        return FanOutJob(
+            id: id.roostID, kind: FanOutJob.Kind(rawValue: kind) ?? .push, postID: postID.roostID, authorID: authorID.roostID,
+            position: position.roostID, attempts: attempts, createdAt: Date(millis: createdAt))
+    }
+
+    public func claimFanOutJob(now: Date, lease: TimeInterval) async throws -> FanOutJob? {
+        // SKIP LOCKED lets workers on several nodes claim different jobs at once instead of queueing
+        // on the oldest; the outer conditions are re-checked on the locked row, so a job another
+        // worker leased meanwhile is never handed out twice.
+        try await rows(
+            """
+            UPDATE fanout_jobs SET locked_until = \(now.addingTimeInterval(lease).millis), attempts = attempts + 1
+            WHERE id = (
+              SELECT id FROM fanout_jobs WHERE available_at <= \(now.millis) AND locked_until <= \(now.millis)
+              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+            ) AND available_at <= \(now.millis) AND locked_until <= \(now.millis)
+            RETURNING \(unescaped: Self.jobColumns)
+            """
+        ).first.map(Self.job)
+    }
+
+    public func runFanOutBatch(_ job: FanOutJob, now: Date, policy: FanOutPolicy) async throws -> FanOutProgress {
+        try await transaction { connection in
+            let author = job.authorID.pgBits
+            let post = job.postID.pgBits
+            let position = job.position.pgBits
+            if job.kind == .push {
+                // KEY SHARE on the post makes a concurrent delete wait for this batch, so the purge
+                // it queues runs after these entries exist. SHARE on the author makes a concurrent
+                // unfollow wait too, so its timeline cleanup sees the entries written here.
+                guard !(try await rows("SELECT 1 FROM posts WHERE id = \(post) FOR KEY SHARE", on: connection)).isEmpty else {
+                    // Deleted before it was delivered: nothing to push.
+                    try await rows("DELETE FROM fanout_jobs WHERE id = \(job.id.pgBits)", on: connection)
+                    return FanOutProgress(entries: 0, finished: true, position: job.position)
+                }
+                try await rows("SELECT 1 FROM users WHERE id = \(author) FOR SHARE", on: connection)
+            }
+            let upper = try await rows(
+                """
+                SELECT follower_id FROM follows WHERE followee_id = \(author) AND follower_id > \(position)
+                ORDER BY follower_id LIMIT 1 OFFSET \(Int64(max(policy.batchSize - 1, 0)))
+                """, on: connection
+            ).first.map { try $0.decode(Int64.self) }
+            let end = upper ?? Int64.max
+            let entries: Int
+            switch job.kind {
+            case .push:
+                entries = try await count(
+                    """
+                    WITH pushed AS (
+                      INSERT INTO timeline_entries (user_id, post_id, author_id)
+                      SELECT f.follower_id, \(post), \(author) FROM follows f JOIN users u ON u.id = f.follower_id
+                      WHERE f.followee_id = \(author) AND f.follower_id > \(position) AND f.follower_id <= \(end)
+                        AND u.home_active_until > \(now.millis) AND u.timeline_floor <= \(post)
+                      ON CONFLICT DO NOTHING RETURNING 1
+                    )
+                    SELECT count(*) FROM pushed
+                    """, on: connection)
+            case .purge:
+                entries = try await count(
+                    """
+                    WITH gone AS (
+                      DELETE FROM timeline_entries WHERE post_id = \(post) AND user_id IN (
+                        SELECT follower_id FROM follows WHERE followee_id = \(author) AND follower_id > \(position) AND follower_id <= \(end))
+                      RETURNING 1
+                    )
+                    SELECT count(*) FROM gone
+                    """, on: connection)
+            }
+            if let upper {
+                try await rows("UPDATE fanout_jobs SET position = \(upper) WHERE id = \(job.id.pgBits)", on: connection)
+                return FanOutProgress(entries: entries, finished: false, position: upper.roostID)
+            }
+            try await rows("DELETE FROM fanout_jobs WHERE id = \(job.id.pgBits)", on: connection)
+            return FanOutProgress(entries: entries, finished: true, position: job.position)
+        }
+    }
+
+    public func releaseFanOutJob(id: ID, retryAt: Date) async throws {
+        try await rows("UPDATE fanout_jobs SET available_at = \(retryAt.millis), locked_until = 0 WHERE id = \(id.pgBits)")
+    }
+
+    public func fanOutQueueStatus() async throws -> (depth: Int, oldest: Date?) {
+        guard let row = try await rows("SELECT count(*), min(created_at) FROM fanout_jobs").first else { return (0, nil) }
+        let (depth, oldest) = try row.decode((Int, Int64?).self)
+        return (depth, oldest.map { Date(millis: $0) })
+    }
+
+    // MARK: Ranking
+
+    public func saveSnapshot(_ snapshot: RankedSnapshot) async throws {
+        try await rows(
+            """
+            INSERT INTO ranked_snapshots (id, scope, created_at, entries)
+            VALUES (\(snapshot.id.pgBits), \(snapshot.scope), \(snapshot.createdAt.millis), \(SnapshotCoding.encode(snapshot)))
+            ON CONFLICT (id) DO UPDATE SET scope = EXCLUDED.scope, created_at = EXCLUDED.created_at, entries = EXCLUDED.entries
+            """)
+    }
+
+    public func snapshot(id: ID) async throws -> RankedSnapshot? {
+        guard let row = try await rows("SELECT id, scope, created_at, entries FROM ranked_snapshots WHERE id = \(id.pgBits)").first
+        else { return nil }
+        let (snapshotID, scope, createdAt, entries) = try row.decode((Int64, String, Int64, Data).self)
+        return SnapshotCoding.decode(id: snapshotID.roostID, scope: scope, createdAt: Date(millis: createdAt), bytes: Array(entries))
+    }
+
+    public func deleteSnapshots(createdBefore: Date) async throws {
+        try await rows("DELETE FROM ranked_snapshots WHERE created_at < \(createdBefore.millis)")
+    }
+
+    public func trendingCandidates(since: ID, limit: Int) async throws -> [Post] {
+        // Ties go to the older post, the order SQLite's scan produces, so both backends rank alike;
+        // the visibility and status stay literals for the partial index `posts_public`.
+        try await rows(
+            """
+            SELECT \(unescaped: Self.postColumns) FROM posts
+            WHERE visibility = 'public' AND moderation_status = 'approved' AND id >= \(since.pgBits)
+              AND (like_count > 0 OR comment_count > 0 OR view_count > 0)
+            ORDER BY like_count + 2 * comment_count + view_count / 10 DESC, id DESC LIMIT \(Self.limitValue(limit))
+            """
+        ).map(Self.post)
+    }
+
+    public func interactionCounts(userID: ID, authorIDs: [ID], since: Date) async throws -> [ID: Int] {
+        guard !authorIDs.isEmpty else { return [:] }
+        let user = userID.pgBits
+        let authors = authorIDs.map(\.pgBits)
+        var counts: [ID: Int] = [:]
+        let queries: [PostgresQuery] = [
+            """
+            SELECT p.author_id, count(*) FROM likes l JOIN posts p ON p.id = l.post_id
+            WHERE l.user_id = \(user) AND l.created_at >= \(since.millis) AND p.author_id = ANY(\(authors)) GROUP BY p.author_id
+            """,
+            """
+            SELECT p.author_id, count(*) FROM comments c JOIN posts p ON p.id = c.post_id
+            WHERE c.author_id = \(user) AND c.created_at >= \(since.millis) AND p.author_id = ANY(\(authors)) GROUP BY p.author_id
+            """,
+        ]
+        for query in queries {
+            for row in try await rows(query) {
+                let (author, count) = try row.decode((Int64, Int).self)
+                counts[author.roostID, default: 0] += count
+            }
+        }
+        return counts
+    }
+
+    // MARK: Bulk import
+
+    /// Rows per multi-row INSERT: well below the protocol's 65,535 bound parameters at 13 columns.
+    private static let importChunk = 1000
+
+    public func importUsers(_ users: [NewUser]) async throws -> Int {
+        guard !users.isEmpty else { return 0 }
+        return try await transaction { connection in
+            var inserted = 0
+            for start in stride(from: 0, to: users.count, by: Self.importChunk) {
+                var insert = BulkInsert(
+                    "INSERT INTO users (id, username, username_lower, email, email_lower, display_name, password_hash, created_at)")
+                for user in users[start..<min(start + Self.importChunk, users.count)] {
+                    let values = [
+                        insert.bind(user.id.pgBits), insert.bind(user.username), insert.bind(user.username.lowercased()),
+                        insert.bind(user.email), insert.bind(user.email.lowercased()), insert.bind(user.displayName),
+                        insert.bind(user.passwordHash), insert.bind(user.createdAt.millis),
+                    ]
+                    insert.addRow(values)
+                }
+                // Skips rows clashing on any unique constraint (id, username, email), like SQLite's OR IGNORE.
+                inserted += try await rows(insert.finish(" ON CONFLICT DO NOTHING RETURNING 1"), on: connection).count
+            }
+            return inserted
+        }
+    }
+
+    public func importFollows(_ follows: [(follower: ID, followee: ID, id: ID, createdAt: Date)]) async throws -> Int {
+        let follows = follows.filter { $0.follower != $0.followee }
+        guard !follows.isEmpty else { return 0 }
+        return try await transaction { connection in
+            var inserted = 0
+            for start in stride(from: 0, to: follows.count, by: Self.importChunk) {
+                var insert = BulkInsert("INSERT INTO follows (follower_id, followee_id, id, created_at)")
+                for follow in follows[start..<min(start + Self.importChunk, follows.count)] {
+                    let values = [
+                        insert.bind(follow.follower.pgBits), insert.bind(follow.followee.pgBits), insert.bind(follow.id.pgBits),
+                        insert.bind(follow.createdAt.millis),
+                    ]
+                    insert.addRow(values)
+                }
+                inserted += try await rows(insert.finish(" ON CONFLICT DO NOTHING RETURNING 1"), on: connection).count
+            }
+            return inserted
+        }
+    }
+
+    public func importPosts(_ posts: [Post], policy: FanOutPolicy) async throws -> Int {
+        guard !posts.isEmpty else { return 0 }
+        // A repeated id keeps the first post, as the first insert wins.
+        let byID = Dictionary(posts.map { ($0.id.pgBits, $0) }, uniquingKeysWith: { first, _ in first })
+        return try await transaction { connection in
+            var insertedIDs: [Int64] = []
+            for start in stride(from: 0, to: posts.count, by: Self.importChunk) {
+                var insert = BulkInsert(
+                    """
+                    INSERT INTO posts (id, author_id, text, title, description, tags, media, asset_type, visibility,
+                      moderation_status, created_at, updated_at, pull_only)
+                    """)
+                for post in posts[start..<min(start + Self.importChunk, posts.count)] {
+                    let values = [
+                        insert.bind(post.id.pgBits), insert.bind(post.authorID.pgBits), insert.bind(post.text), insert.bind(post.title),
+                        insert.bind(post.description), insert.bind(StoredJSON.encode(post.tags)), "'[]'", insert.bind(post.assetType),
+                        insert.bind(post.visibility.rawValue), insert.bind(post.moderationStatus.rawValue), insert.bind(post.createdAt.millis),
+                        insert.bind(post.updatedAt.millis), "FALSE",
+                    ]
+                    insert.addRow(values)
+                }
+                for row in try await rows(insert.finish(" ON CONFLICT DO NOTHING RETURNING id"), on: connection) {
+                    insertedIDs.append(try row.decode(Int64.self))
+                }
+            }
+            var tagPosts: [Int64] = []
+            var tags: [String] = []
+            for id in insertedIDs {
+                for tag in Set(byID[id]?.tags ?? []) {
+                    tagPosts.append(id)
+                    tags.append(tag)
+                }
+            }
+            if !insertedIDs.isEmpty {
+                try await rows("DELETE FROM post_tags WHERE post_id = ANY(\(insertedIDs))", on: connection)
+            }
+            if !tags.isEmpty {
+                try await rows(
+                    """
+                    INSERT INTO post_tags (tag, post_id) SELECT tag, post FROM unnest(\(tags), \(tagPosts)) AS t(tag, post)
+                    ON CONFLICT DO NOTHING
+                    """, on: connection)
+            }
+            return insertedIDs.count
+        }
+    }
+
+    public func recountCounters() async throws {
+        try await transaction { connection in
+            try await rows(
+                """
+                UPDATE users SET
+                  followers_count = (SELECT count(*) FROM follows WHERE followee_id = users.id),
+                  following_count = (SELECT count(*) FROM follows WHERE follower_id = users.id),
+                  posts_count = (SELECT count(*) FROM posts WHERE author_id = users.id)
+                """, on: connection)
+            // Imported posts of accounts that are celebrities now are served by pull, like new ones.
+            try await rows(
+                "UPDATE users SET has_pull_posts = TRUE WHERE followers_count >= \(FanOutPolicy().celebrityThreshold)", on: connection)
+        }
+    }
+}
+
+/// A multi-row `INSERT … VALUES` whose values are all bound: one round trip per chunk of an import
+/// instead of one per row. Only placeholders (and fixed literals) enter the SQL text.
+private struct BulkInsert {
+    private var query: PostgresQuery
+    private var rowCount = 0
+
+    init(_ statement: String) {
+        query = PostgresQuery(unsafeSQL: statement + " VALUES ")
+    }
+
+    mutating func bind<Value: PostgresDynamicTypeEncodable>(_ value: Value?) -> String {
+        query.binds.append(value)
+        return "$\(query.binds.count)"
+    }
+
+    mutating func addRow(_ values: [String]) {
+        query.sql += (rowCount == 0 ? "(" : ", (") + values.joined(separator: ", ") + ")"
+        rowCount += 1
+    }
+
+    func finish(_ suffix: String) -> PostgresQuery {
+        var done = query
+        done.sql += suffix
+        return done
     }
 }
 

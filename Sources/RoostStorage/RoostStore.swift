@@ -54,7 +54,7 @@ public struct ListedUser: Sendable {
 /// Implementations keep counters exact under concurrency (each change and its counter update in
 /// one transaction), make acknowledged writes durable before returning, and report a broken
 /// unique constraint as `RoostError.conflict` rather than a driver error.
-public protocol RoostStore: Sendable {
+public protocol RoostStore: FeedStore {
     /// Creates tables or brings them up to the newest version. Safe to call on every start.
     func migrate() async throws
     /// Throws unless the database answers (`/ready`).
@@ -88,9 +88,10 @@ public protocol RoostStore: Sendable {
 
     // MARK: Follows
 
-    /// Returns true when the follow is new. Counters change only then.
-    func follow(followerID: ID, followeeID: ID, id: ID, now: Date) async throws -> Bool
-    /// Returns true when a follow was removed.
+    /// Returns true when the follow is new. Counters change only then, and in the same transaction
+    /// the followee's newest `backfill` pushable posts enter the follower's timeline.
+    func follow(followerID: ID, followeeID: ID, id: ID, now: Date, backfill: Int) async throws -> Bool
+    /// Returns true when a follow was removed; the followee's posts leave the follower's timeline.
     func unfollow(followerID: ID, followeeID: ID) async throws -> Bool
     func relationships(viewerID: ID, otherIDs: [ID]) async throws -> [ID: Relationship]
     /// Newest follows first; `before` is the position of the last item already shown.
@@ -100,13 +101,16 @@ public protocol RoostStore: Sendable {
     // MARK: Posts
 
     /// Inserts the post and bumps the author's `posts_count`, or replays an earlier create with the same key.
-    func createPost(_ post: Post, idempotency: IdempotencyKey?, now: Date) async throws -> Creation<Post>
+    /// In the same transaction the post enters the author's own timeline and, unless the author is
+    /// a celebrity under `policy` (then the post is pull-only), a fan-out job is queued.
+    func createPost(_ post: Post, idempotency: IdempotencyKey?, now: Date, policy: FanOutPolicy) async throws -> Creation<Post>
     /// Records the first response to an idempotent create so its retries get the same body.
     func saveIdempotentResponse(_ key: IdempotencyKey, response: StoredResponse) async throws
     func post(id: ID) async throws -> Post?
     func posts(ids: [ID]) async throws -> [ID: Post]
     func updatePost(id: ID, patch: PostPatch, now: Date) async throws -> Post?
-    /// Removes the post with its likes, shares, views and comments. Returns false if it did not exist.
+    /// Removes the post with its likes, shares, views and comments, and queues a purge of its
+    /// timeline entries (reads skip them already). Returns false if it did not exist.
     func deletePost(id: ID) async throws -> Bool
     /// One author's posts, newest first, `id < before`, any visibility and moderation status;
     /// the caller applies `PostVisibilityRule`.
@@ -132,4 +136,16 @@ public protocol RoostStore: Sendable {
     func comments(postID: ID, after: ID?, limit: Int) async throws -> [Comment]
     /// Deletes the comment and its replies; returns false if it did not exist.
     func deleteComment(id: ID) async throws -> Bool
+}
+
+extension RoostStore {
+    /// `follow` with the default backfill of `FanOutPolicy`.
+    public func follow(followerID: ID, followeeID: ID, id: ID, now: Date) async throws -> Bool {
+        try await follow(followerID: followerID, followeeID: followeeID, id: id, now: now, backfill: FanOutPolicy().backfillCount)
+    }
+
+    /// `createPost` under the default `FanOutPolicy`.
+    public func createPost(_ post: Post, idempotency: IdempotencyKey?, now: Date) async throws -> Creation<Post> {
+        try await createPost(post, idempotency: idempotency, now: now, policy: FanOutPolicy())
+    }
 }

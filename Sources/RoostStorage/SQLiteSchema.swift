@@ -116,5 +116,43 @@ enum SQLiteSchema {
                   PRIMARY KEY (user_id, scope, key)
                 ) WITHOUT ROWID;
                 """)
+,
+        Migration(
+            version: 2,
+            sql: """
+                ALTER TABLE users ADD COLUMN home_active_until INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE users ADD COLUMN timeline_floor INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE users ADD COLUMN has_pull_posts INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE posts ADD COLUMN pull_only INTEGER NOT NULL DEFAULT 0;
+                CREATE INDEX posts_pull_only ON posts (author_id, id) WHERE pull_only = 1;
+                CREATE INDEX follows_fanout ON follows (followee_id, follower_id);
+                CREATE TABLE timeline_entries (
+                  user_id INTEGER NOT NULL,
+                  post_id INTEGER NOT NULL,
+                  author_id INTEGER NOT NULL,
+                  PRIMARY KEY (user_id, post_id)
+                ) WITHOUT ROWID;
+                CREATE TABLE fanout_jobs (
+                  id INTEGER PRIMARY KEY,
+                  kind TEXT NOT NULL,
+                  post_id INTEGER NOT NULL,
+                  author_id INTEGER NOT NULL,
+                  position INTEGER NOT NULL DEFAULT 0,
+                  attempts INTEGER NOT NULL DEFAULT 0,
+                  available_at INTEGER NOT NULL,
+                  locked_until INTEGER NOT NULL DEFAULT 0,
+                  created_at INTEGER NOT NULL
+                );
+                CREATE INDEX fanout_jobs_due ON fanout_jobs (available_at, id);
+                CREATE TABLE ranked_snapshots (
+                  id INTEGER PRIMARY KEY,
+                  scope TEXT NOT NULL,
+                  created_at INTEGER NOT NULL,
+                  entries BLOB NOT NULL
+                );
+                CREATE INDEX ranked_snapshots_created ON ranked_snapshots (created_at);
+                CREATE INDEX likes_user_time ON likes (user_id, created_at);
+                CREATE INDEX comments_author_time ON comments (author_id, created_at);
+                """),
     ]
 }

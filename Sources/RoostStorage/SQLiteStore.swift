@@ -109,8 +109,12 @@ public final class SQLiteStore: RoostStore {
         let key = login.lowercased()
         return try await pool.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT \(Self.userColumns), password_hash FROM users WHERE username_lower = ? OR email_lower = ? LIMIT 1",
-                arguments: [key, key]
+                db,
+                sql: """
+                    SELECT \(Self.userColumns), password_hash FROM users WHERE username_lower = ? OR email_lower = ?
+                    ORDER BY username_lower = ? DESC LIMIT 1
+                    """,
+                arguments: [key, key, key]
             ).map { Credentials(user: Self.user($0), passwordHash: $0["password_hash"]) }
         }
     }
@@ -196,7 +200,7 @@ public final class SQLiteStore: RoostStore {
 
     // MARK: Follows
 
-    public func follow(followerID: ID, followeeID: ID, id: ID, now: Date) async throws -> Bool {
+    public func follow(followerID: ID, followeeID: ID, id: ID, now: Date, backfill: Int) async throws -> Bool {
         try await pool.write { db in
             try db.execute(
                 sql: "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -204,6 +208,16 @@ public final class SQLiteStore: RoostStore {
             guard db.changesCount > 0 else { return false }
             try db.execute(sql: "UPDATE users SET following_count = following_count + 1 WHERE id = ?", arguments: [Int64(followerID)])
             try db.execute(sql: "UPDATE users SET followers_count = followers_count + 1 WHERE id = ?", arguments: [Int64(followeeID)])
+            if backfill > 0 {
+                // Only above the follower's floor: below it, reads pull from everyone followed anyway.
+                try db.execute(
+                    sql: """
+                        INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
+                        SELECT ?, id, author_id FROM posts
+                        WHERE author_id = ? AND pull_only = 0 AND id >= (SELECT timeline_floor FROM users WHERE id = ?)
+                        ORDER BY id DESC LIMIT ?
+                        """, arguments: [Int64(followerID), Int64(followeeID), Int64(followerID), backfill])
+            }
             return true
         }
     }
@@ -215,6 +229,8 @@ public final class SQLiteStore: RoostStore {
             guard db.changesCount > 0 else { return false }
             try db.execute(sql: "UPDATE users SET following_count = following_count - 1 WHERE id = ?", arguments: [Int64(followerID)])
             try db.execute(sql: "UPDATE users SET followers_count = followers_count - 1 WHERE id = ?", arguments: [Int64(followeeID)])
+            try db.execute(
+                sql: "DELETE FROM timeline_entries WHERE user_id = ? AND author_id = ?", arguments: [Int64(followerID), Int64(followeeID)])
             return true
         }
     }
@@ -307,26 +323,29 @@ public final class SQLiteStore: RoostStore {
             arguments: [Int64(key.userID), key.scope, key.key, Int64(resourceID), now.millis])
     }
 
-    public func createPost(_ post: Post, idempotency: IdempotencyKey?, now: Date) async throws -> Creation<Post> {
+    public func createPost(_ post: Post, idempotency: IdempotencyKey?, now: Date, policy: FanOutPolicy) async throws -> Creation<Post> {
         try await pool.write { db in
             if let idempotency {
                 if let earlier = try Self.claim(idempotency, now: now, db) { return .replay(id: earlier.id, response: earlier.response) }
                 try Self.remember(idempotency, resourceID: post.id, now: now, db)
             }
+            let followers = try Int.fetchOne(db, sql: "SELECT followers_count FROM users WHERE id = ?", arguments: [Int64(post.authorID)]) ?? 0
+            let pullOnly = policy.isCelebrity(followers: followers)
             try db.execute(
                 sql: """
                     INSERT INTO posts (id, author_id, text, title, description, tags, media, asset_type, visibility, organization_id,
-                      inspired_by_post_id, is_featured, moderation_status, created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                      inspired_by_post_id, is_featured, moderation_status, created_at, updated_at, pull_only)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     Int64(post.id), Int64(post.authorID), post.text, post.title, post.description, StoredJSON.encode(post.tags),
                     StoredJSON.encode(post.media), post.assetType, post.visibility.rawValue, post.organizationID.map { Int64($0) },
                     post.inspiredByPostID.map { Int64($0) }, post.isFeatured, post.moderationStatus.rawValue,
-                    post.createdAt.millis, post.updatedAt.millis,
+                    post.createdAt.millis, post.updatedAt.millis, pullOnly,
                 ])
             try Self.writeTags(postID: post.id, tags: post.tags, db)
             try db.execute(sql: "UPDATE users SET posts_count = posts_count + 1 WHERE id = ?", arguments: [Int64(post.authorID)])
+            try Self.enqueueFanOut(post, followers: followers, pullOnly: pullOnly, now: now, db)
             return .created(post.roundedToMillis)
         }
     }
@@ -383,9 +402,14 @@ public final class SQLiteStore: RoostStore {
     public func deletePost(id: ID) async throws -> Bool {
         try await pool.write { db in
             let key = Int64(id)
-            guard let author = try Int64.fetchOne(db, sql: "SELECT author_id FROM posts WHERE id = ?", arguments: [key]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT author_id, pull_only FROM posts WHERE id = ?", arguments: [key]) else {
                 return false
             }
+            let author: Int64 = row["author_id"]
+            if !(row["pull_only"] as Bool) {
+                try Self.enqueueJob(kind: .purge, postID: id, authorID: ID(author), now: Date(), db)
+            }
+            try db.execute(sql: "DELETE FROM timeline_entries WHERE user_id = ? AND post_id = ?", arguments: [author, key])
             for table in ["likes", "shares", "post_views", "comments", "post_tags"] {
                 try db.execute(sql: "DELETE FROM \(table) WHERE post_id = ?", arguments: [key])
             }

@@ -10,7 +10,7 @@ struct Roost: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "roost",
         abstract: "A social news-feed server.",
-        subcommands: [Serve.self, Migrate.self, UserCommand.self])
+        subcommands: [Serve.self, Migrate.self, Import.self, UserCommand.self, Bench.self])
 }
 
 /// Flags shared by every command that opens the database. Each has an environment equivalent;

@@ -38,6 +38,9 @@ struct TokenPair: Sendable {
 public struct TokenService: Sendable {
     let keys: JWTKeyCollection
     let store: any RoostStore
+    /// Whether a login's refresh family was revoked (logout, reuse). Access tokens are checked
+    /// against it, so logging out ends the session everywhere within the cache's few seconds.
+    let revokedFamilies = TTLCache<String, Bool>(name: "sessions", ttl: .seconds(5), capacity: 100_000)
     let configuration: RoostConfiguration
     let clock: any RoostClock
 
@@ -113,7 +116,18 @@ public struct TokenService: Sendable {
         guard token.utf8.count < 4096, let claims = try? await keys.verify(token, as: AccessClaims.self),
             let userID = Validation.id(claims.sub.value)
         else { throw RoostError.unauthorized("access token is invalid or expired") }
-        return Session(viewer: Viewer(userID: userID, isModerator: claims.mod), familyID: claims.fam)
+        let family = claims.fam
+        let revoked = try await revokedFamilies.values(for: [family]) { [store] keys in
+            [keys[0]: try await store.isRefreshFamilyRevoked(familyID: keys[0])]
+        }[family] ?? false
+        guard !revoked else { throw RoostError.unauthorized("session has ended") }
+        return Session(viewer: Viewer(userID: userID, isModerator: claims.mod), familyID: family)
+    }
+
+    /// Ends a login: its refresh tokens stop working and so do its access tokens.
+    func revoke(familyID: String) async throws {
+        try await store.revokeRefreshFamily(familyID: familyID, now: clock.now())
+        revokedFamilies.invalidate(familyID)
     }
 
     // MARK: Helpers

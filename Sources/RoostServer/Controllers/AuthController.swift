@@ -73,7 +73,7 @@ struct AuthController {
         _ = try context.requireViewer()
         // The session is known from the access token; the whole refresh family ends with it.
         if let family = context.session?.familyID {
-            try await services.store.revokeRefreshFamily(familyID: family, now: services.clock.now())
+            try await services.tokens.revoke(familyID: family)
         }
         return Response(status: .noContent)
     }

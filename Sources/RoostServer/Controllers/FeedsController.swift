@@ -9,13 +9,132 @@ struct FeedsController {
     let services: AppServices
 
     func addRoutes(to group: RouterGroup<RoostRequestContext>) {
+        group.get("feeds/home", use: home)
+        group.get("feeds/trending", use: trending)
         group.get("feeds/recent", use: recent)
         group.get("users/:ref/posts", use: userPosts)
     }
 
+    var feeds: FeedEngine { services.feeds }
+
+    // MARK: Home
+
+    /// `GET /feeds/home?algorithm=…`. Chronological pages key on the post id. Ranked pages read a
+    /// snapshot frozen at the first page (cursor: snapshot id and offset), then continue
+    /// chronologically below the ranked candidates, so no post shows twice in one scroll.
+    @Sendable func home(_ request: Request, context: RoostRequestContext) async throws -> Response {
+        let viewer = try context.requireViewer()
+        let filter = try request.feedFilter()
+        let rawAlgorithm = request.uri.queryParameters.get("algorithm") ?? FeedAlgorithm.chronological.rawValue
+        guard let algorithm = FeedAlgorithm(rawValue: rawAlgorithm) else {
+            throw RoostError.validation(field: "algorithm", message: "algorithm must be chronological, engagement, personalized or mixed")
+        }
+        let scope = "home:\(algorithm.rawValue)|v=\(viewer.userID)|\(filter.scopeKey)"
+        let query = try ListQuery(request, context: context, codec: services.cursors, scope: scope)
+        if algorithm == .chronological {
+            let page = try await feeds.homePage(viewer: viewer, after: query.afterID, limit: query.limit, filter: filter, renderer: services.renderer)
+            return try JSONBody.response(
+                PageBody(
+                    items: try await services.renderer.bodies(page.items, viewer: viewer),
+                    nextCursor: query.cursor(after: page.next, codec: services.cursors)))
+        }
+        let values = query.position?.values ?? []
+        let (snapshotID, offset, chronologicalAfter) = (values.count == 3) ? (values[0], Int(values[1]), values[2]) : (0, 0, 0)
+        if query.position != nil, values.count != 3 || offset < 0 { throw RoostError.invalidCursor }
+
+        if query.position == nil || snapshotID != 0 {
+            let snapshot: RankedSnapshot
+            if query.position == nil {
+                snapshot = try await feeds.rankHome(viewer: viewer, algorithm: algorithm, filter: filter, scope: scope, renderer: services.renderer)
+            } else {
+                // An expired snapshot cannot be resumed faithfully: the client starts a new scroll.
+                guard let stored = try await services.store.snapshot(id: ID(snapshotID)), stored.scope == scope else {
+                    throw RoostError.invalidCursor
+                }
+                snapshot = stored
+            }
+            let slice = Array(snapshot.entries.dropFirst(offset).prefix(query.limit))
+            let found = try await feeds.posts(slice.map(\.postID))
+            let items = try await services.renderer.visible(slice.compactMap { found[$0.postID] }, to: viewer)
+            let nextOffset = offset + slice.count
+            var next: CursorCodec.Position?
+            if nextOffset < snapshot.entries.count {
+                next = .init(values: [Int64(snapshot.id), Int64(nextOffset), 0])
+            } else if let continuation = snapshot.continueAfter {
+                next = .init(values: [0, 0, Int64(continuation)])
+            }
+            let scores = Dictionary(slice.map { ($0.postID, $0.breakdown) }, uniquingKeysWith: { a, _ in a })
+            return try JSONBody.response(
+                PageBody(
+                    items: try await services.renderer.bodies(items, viewer: viewer, scores: scores),
+                    nextCursor: next.map { services.cursors.encode($0, scope: scope) }))
+        }
+        // Past the ranked candidates: older posts, newest first, still with their scores shown.
+        guard chronologicalAfter > 0 else { throw RoostError.invalidCursor }
+        let page = try await feeds.homePage(
+            viewer: viewer, after: ID(chronologicalAfter), limit: query.limit, filter: filter, renderer: services.renderer)
+        let now = services.clock.now()
+        let scores = Dictionary(
+            page.items.map { ($0.id, Ranking.breakdown($0, algorithm: algorithm, now: now, weights: services.configuration.ranking)) },
+            uniquingKeysWith: { a, _ in a })
+        return try JSONBody.response(
+            PageBody(
+                items: try await services.renderer.bodies(page.items, viewer: viewer, scores: scores),
+                nextCursor: page.next.map { services.cursors.encode(.init(values: [0, 0, Int64($0)]), scope: scope) }))
+    }
+
+    // MARK: Trending
+
+    /// `GET /feeds/trending?window=24h|7d`: public posts in the order of the newest trending
+    /// snapshot (scores materialized by maintenance); the cursor pins the snapshot.
+    @Sendable func trending(_ request: Request, context: RoostRequestContext) async throws -> Response {
+        let window = request.uri.queryParameters.get("window") ?? "24h"
+        guard FeedEngine.trendingWindows[window] != nil else {
+            throw RoostError.validation(field: "window", message: "window must be 24h or 7d")
+        }
+        let filter = try request.feedFilter()
+        let viewer = context.viewer
+        let scope = "trending:\(window)|v=\(viewer?.userID ?? 0)|\(filter.scopeKey)"
+        let query = try ListQuery(request, context: context, codec: services.cursors, scope: scope)
+        let snapshot: RankedSnapshot
+        var offset = 0
+        if let position = query.position {
+            guard position.values.count == 2, position.values[1] >= 0,
+                let stored = try await services.store.snapshot(id: ID(max(0, position.values[0]))), stored.scope == "trending:\(window)"
+            else { throw RoostError.invalidCursor }
+            snapshot = stored
+            offset = min(Int(position.values[1]), stored.entries.count)
+        } else {
+            snapshot = try await feeds.currentTrending(window: window)
+        }
+        // Scan forward until a page of posts that still exist, match and are visible; bounded.
+        var items: [Post] = []
+        var index = offset
+        let scanLimit = offset + query.limit * 10 + 100
+        while items.count < query.limit, index < snapshot.entries.count, index < scanLimit {
+            let batch = Array(snapshot.entries[index..<min(snapshot.entries.count, index + query.limit * 2)])
+            let found = try await feeds.posts(batch.map(\.postID))
+            for (position, entry) in batch.enumerated() {
+                guard let post = found[entry.postID], post.visibility == .public, filter.matches(post),
+                    try await !services.renderer.visible([post], to: viewer).isEmpty
+                else { continue }
+                items.append(post)
+                if items.count == query.limit {
+                    index += position + 1
+                    break
+                }
+            }
+            if items.count < query.limit { index += batch.count }
+        }
+        let scores = Dictionary(snapshot.entries[offset..<index].map { ($0.postID, $0.breakdown) }, uniquingKeysWith: { a, _ in a })
+        let next = index < snapshot.entries.count ? services.cursors.encode(.init(values: [Int64(snapshot.id), Int64(index)]), scope: scope) : nil
+        return try JSONBody.response(
+            PageBody(items: try await services.renderer.bodies(items, viewer: viewer, scores: scores), nextCursor: next))
+    }
+
     @Sendable func recent(_ request: Request, context: RoostRequestContext) async throws -> Response {
         let filter = try request.feedFilter()
-        let query = try ListQuery(request, codec: services.cursors, scope: "recent|\(filter.scopeKey)")
+        let query = try ListQuery(request, context: context, codec: services.cursors, scope: "recent|\(filter.scopeKey)")
         // Every public approved post is visible to everyone, so no filtering pass is needed.
         let rows = try await services.store.recentPublicPosts(before: query.afterID, limit: query.limit + 1, filter: filter)
         let items = Array(rows.prefix(query.limit))
@@ -28,7 +147,7 @@ struct FeedsController {
         let filter = try request.feedFilter()
         let viewer = context.viewer
         let query = try ListQuery(
-            request, codec: services.cursors, scope: "user_posts:\(author.id)|v=\(viewer?.userID ?? 0)|\(filter.scopeKey)")
+            request, context: context, codec: services.cursors, scope: "user_posts:\(author.id)|v=\(viewer?.userID ?? 0)|\(filter.scopeKey)")
         let page = try await KeysetPaging.collect(
             limit: query.limit, after: query.afterID, id: \.id,
             fetch: { before, count in try await services.store.postsByAuthor(author.id, before: before, limit: count, filter: filter) },

@@ -95,8 +95,10 @@ struct PostsController {
             assetType: try Validation.assetType(body.assetType), visibility: visibility,
             organizationID: visibility == .organization ? body.organizationID?.value : nil,
             inspiredByPostID: body.inspiredByPostID?.value, moderationStatus: .approved, createdAt: now, updatedAt: now)
-        switch try await services.store.createPost(post, idempotency: key, now: now) {
+        switch try await services.store.createPost(post, idempotency: key, now: now, policy: services.configuration.fanOut) {
         case .created(let stored):
+            services.feeds.fanOutWakeUp.notifyAll()
+            services.feeds.invalidate(user: viewer.userID)
             return try await respondOnce(key: key) { try await services.renderer.body(stored, viewer: viewer) }
         case .replay(let id, let response):
             return try await replay(response) {
@@ -132,6 +134,7 @@ struct PostsController {
         guard let updated = try await services.store.updatePost(id: post.id, patch: patch, now: services.clock.now()) else {
             throw RoostError.notFound
         }
+        services.feeds.invalidate(post: post.id)
         return try JSONBody.response(try await services.renderer.body(updated, viewer: viewer))
     }
 
@@ -140,6 +143,9 @@ struct PostsController {
         let post = try await services.renderer.visiblePost(try context.pathID(), to: viewer)
         guard try await mayModerate(post.authorID, viewer) else { throw RoostError.forbidden("only the author or a moderator can delete a post") }
         _ = try await services.store.deletePost(id: post.id)
+        services.feeds.invalidate(post: post.id)
+        services.feeds.invalidate(user: post.authorID)
+        services.feeds.fanOutWakeUp.notifyAll()
         return Response(status: .noContent)
     }
 
@@ -173,6 +179,7 @@ struct PostsController {
         let viewer = try context.requireViewer()
         let post = try await services.renderer.visiblePost(try context.pathID(), to: viewer)
         let result = try await services.store.like(userID: viewer.userID, postID: post.id, now: services.clock.now())
+        services.feeds.invalidate(post: post.id)
         return try JSONBody.response(LikeState(liked: true, likeCount: result.count))
     }
 
@@ -180,6 +187,7 @@ struct PostsController {
         let viewer = try context.requireViewer()
         let post = try await services.renderer.visiblePost(try context.pathID(), to: viewer)
         let result = try await services.store.unlike(userID: viewer.userID, postID: post.id)
+        services.feeds.invalidate(post: post.id)
         return try JSONBody.response(LikeState(liked: false, likeCount: result.count))
     }
 
@@ -187,6 +195,7 @@ struct PostsController {
         let viewer = try context.requireViewer()
         let post = try await services.renderer.visiblePost(try context.pathID(), to: viewer)
         let result = try await services.store.share(userID: viewer.userID, postID: post.id, now: services.clock.now())
+        services.feeds.invalidate(post: post.id)
         return try JSONBody.response(ShareState(shared: true, shareCount: result.count))
     }
 
@@ -212,6 +221,7 @@ struct PostsController {
             text: try Validation.text(body.text, field: "text", range: Validation.commentRange), createdAt: now)
         switch try await services.store.createComment(comment, idempotency: key, now: now) {
         case .created(let stored):
+            services.feeds.invalidate(post: post.id)
             return try await respondOnce(key: key) { try await services.renderer.commentBodies([stored])[0] }
         case .replay(let id, let response):
             return try await replay(response) {
@@ -224,7 +234,7 @@ struct PostsController {
 
     @Sendable func comments(_ request: Request, context: RoostRequestContext) async throws -> Response {
         let post = try await services.renderer.visiblePost(try context.pathID(), to: context.viewer)
-        let query = try ListQuery(request, codec: services.cursors, scope: "comments:\(post.id)")
+        let query = try ListQuery(request, context: context, codec: services.cursors, scope: "comments:\(post.id)")
         var rows = try await services.store.comments(postID: post.id, after: query.afterID, limit: query.limit + 1)
         let more = rows.count > query.limit
         rows = Array(rows.prefix(query.limit))
@@ -240,6 +250,7 @@ struct PostsController {
             throw RoostError.forbidden("only the author or a moderator can delete a comment")
         }
         _ = try await services.store.deleteComment(id: comment.id)
+        services.feeds.invalidate(post: comment.postID)
         return Response(status: .noContent)
     }
 

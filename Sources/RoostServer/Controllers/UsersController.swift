@@ -77,6 +77,7 @@ struct UsersController {
         guard let user = try await services.store.updateProfile(userID: viewer.userID, patch: patch) else {
             throw RoostError.unauthorized("account no longer exists")
         }
+        services.feeds.invalidate(user: viewer.userID)
         return try JSONBody.response(UserBody(user: user, relationship: nil, includeEmail: true))
     }
 
@@ -91,7 +92,11 @@ struct UsersController {
             throw RoostError.validation(field: nil, message: "you cannot follow yourself")
         }
         let now = services.clock.now()
-        _ = try await services.store.follow(followerID: viewer.userID, followeeID: target.id, id: services.ids.next(now: now), now: now)
+        _ = try await services.store.follow(
+            followerID: viewer.userID, followeeID: target.id, id: services.ids.next(now: now), now: now,
+            backfill: services.configuration.fanOut.backfillCount)
+        services.feeds.invalidate(user: viewer.userID)
+        services.feeds.invalidate(user: target.id)
         return try JSONBody.response(FollowState(following: true))
     }
 
@@ -99,6 +104,8 @@ struct UsersController {
         let viewer = try context.requireViewer()
         let target = try await resolve(context)
         _ = try await services.store.unfollow(followerID: viewer.userID, followeeID: target.id)
+        services.feeds.invalidate(user: viewer.userID)
+        services.feeds.invalidate(user: target.id)
         return try JSONBody.response(FollowState(following: false))
     }
 
@@ -119,7 +126,7 @@ struct UsersController {
         fetch: (ID, ID?, Int) async throws -> [ListedUser]
     ) async throws -> Response {
         let user = try await resolve(context)
-        let query = try ListQuery(request, codec: services.cursors, scope: "\(kind):\(user.id)")
+        let query = try ListQuery(request, context: context, codec: services.cursors, scope: "\(kind):\(user.id)")
         var rows = try await fetch(user.id, query.afterID, query.limit + 1)
         let more = rows.count > query.limit
         rows = Array(rows.prefix(query.limit))

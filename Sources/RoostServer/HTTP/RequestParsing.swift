@@ -8,10 +8,12 @@ struct ListQuery: Sendable {
     var position: CursorCodec.Position?
     var scope: String
 
-    init(_ request: Request, codec: CursorCodec, scope: String) throws {
+    /// - Parameter scope: the list (endpoint, its subject and filters); the viewer is added here,
+    ///   so every cursor is bound to the viewer it was issued to.
+    init(_ request: Request, context: RoostRequestContext, codec: CursorCodec, scope: String) throws {
         let query = request.uri.queryParameters
         self.limit = try PageLimit.parse(query.get("limit"))
-        self.scope = scope
+        self.scope = "\(scope)|viewer=\(context.viewer?.userID ?? 0)"
         if let cursor = query.get("cursor"), !cursor.isEmpty {
             self.position = try codec.decode(cursor, scope: scope)
         }

@@ -1,0 +1,55 @@
+import Foundation
+
+/// How new posts reach home timelines (hybrid fan-out), in one value so operators tune it in
+/// configuration and tests shrink it.
+///
+/// - Posts of ordinary accounts are pushed ("fanned out") into the materialized timelines of
+///   their followers by durable jobs, off the request path.
+/// - Posts of celebrities (at least `celebrityThreshold` followers when they post) are not pushed;
+///   they are pulled and merged at read time, so a celebrity post costs its author no more than any other.
+/// - Timelines of followers who have not read their home feed for `inactiveAfter` are not
+///   maintained; they are rebuilt from storage (pull) on the next read.
+/// - A timeline keeps at most `timelineCap` entries. Below its oldest entry (the *floor*) the same
+///   cursor continues with a pull query, so a feed never ends early.
+public struct FanOutPolicy: Sendable, Equatable {
+    public var celebrityThreshold = 10_000
+    public var timelineCap = 800
+    public var inactiveAfter: TimeInterval = 14 * 24 * 3600
+    /// Recent posts of a newly followed account copied into the follower's timeline.
+    public var backfillCount = 20
+    /// Followers handled per fan-out transaction.
+    public var batchSize = 2_000
+    /// Timeline entries older than this are removed by maintenance (reads then pull).
+    public var retention: TimeInterval = 90 * 24 * 3600
+
+    public init() {}
+
+    public func isCelebrity(followers: Int) -> Bool { followers >= celebrityThreshold }
+}
+
+/// The parts of a home timeline a read merges (see `HomeFeedMerge`).
+public struct TimelineState: Sendable, Equatable {
+    /// Entries with post id ≥ floor are complete (everything pushable is there); below it, pull.
+    public var floor: ID
+    /// Until when fan-out keeps this timeline up to date; a read after this rebuilds it.
+    public var activeUntil: Date
+
+    public init(floor: ID, activeUntil: Date) {
+        self.floor = floor
+        self.activeUntil = activeUntil
+    }
+}
+
+/// Merges the sources of a chronological home feed into one newest-first id sequence.
+///
+/// Above the floor: materialized entries plus pull-only (celebrity) posts of followed accounts.
+/// Below the floor: one pull query over everyone followed. The two ranges do not overlap, so the
+/// result is strictly ordered and free of duplicates by construction.
+public enum HomeFeedMerge {
+    /// Newest-first union of sorted-descending id lists, without duplicates, at most `limit`.
+    public static func mergeDescending(_ lists: [[ID]], limit: Int) -> [ID] {
+        var merged = Array(Set(lists.joined())).sorted(by: >)
+        if merged.count > limit { merged.removeLast(merged.count - limit) }
+        return merged
+    }
+}

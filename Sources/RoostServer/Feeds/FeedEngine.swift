@@ -1,0 +1,203 @@
+import Foundation
+import Logging
+import Metrics
+import RoostCore
+import RoostStorage
+import Synchronization
+
+/// Builds home, ranked and trending feeds from the materialized timelines, the pull queries and
+/// the caches. HTTP controllers ask it for pages; it never touches HTTP.
+public final class FeedEngine: Sendable {
+    let store: any RoostStore
+    let configuration: RoostConfiguration
+    let clock: any RoostClock
+    let ids: IDGenerator
+    let posts: TTLCache<ID, Post>
+    let users: TTLCache<ID, User>
+    /// The newest trending snapshot id per window, refreshed by maintenance.
+    let trendingSnapshots = Mutex<[String: ID]>([:])
+    private let rebuilds = Counter(label: RoostMetrics.timelineRebuilds)
+    /// Wakes this node's fan-out workers when a post is created here.
+    let fanOutWakeUp = WakeUp()
+
+    init(store: any RoostStore, configuration: RoostConfiguration, clock: any RoostClock, ids: IDGenerator) {
+        self.store = store
+        self.configuration = configuration
+        self.clock = clock
+        self.ids = ids
+        self.posts = TTLCache(name: "posts", ttl: configuration.cacheTTL, capacity: 200_000)
+        self.users = TTLCache(name: "users", ttl: configuration.cacheTTL * 3, capacity: 100_000)
+    }
+
+    var policy: FanOutPolicy { configuration.fanOut }
+
+    // MARK: Hydration through the caches
+
+    func posts(_ ids: [ID]) async throws -> [ID: Post] {
+        try await posts.values(for: ids) { [store] missing in try await store.posts(ids: missing) }
+    }
+
+    func users(_ ids: [ID]) async throws -> [ID: User] {
+        try await users.values(for: ids) { [store] missing in try await store.users(ids: missing) }
+    }
+
+    /// Forget what this node cached about a post it just changed.
+    func invalidate(post id: ID) { posts.invalidate(id) }
+    func invalidate(user id: ID) { users.invalidate(id) }
+
+    // MARK: Home timeline (chronological candidates)
+
+    /// Makes sure fan-out maintains the viewer's timeline: a returning (inactive) user gets it
+    /// rebuilt by pull before the read, so the first page is never empty or partial.
+    func ensureTimeline(userID: ID) async throws {
+        let now = clock.now()
+        let state = try await store.timelineState(userID: userID)
+        let activeUntil = now.addingTimeInterval(policy.inactiveAfter)
+        if state.activeUntil <= now {
+            try await store.rebuildTimeline(userID: userID, activeUntil: activeUntil, policy: policy)
+            rebuilds.increment()
+        } else if state.activeUntil < activeUntil.addingTimeInterval(-24 * 3600) {
+            // Extend at most once a day per reader: one cheap write instead of one per read.
+            try await store.touchTimeline(userID: userID, activeUntil: activeUntil)
+        }
+    }
+
+    /// Newest-first post ids of the viewer's home feed strictly older than `before`.
+    func homeCandidates(userID: ID, before: ID?, limit: Int) async throws -> [ID] {
+        let state = try await store.timelineState(userID: userID)
+        // Entries past retention are removed by maintenance: below that horizon, pull.
+        let floor = max(state.floor, IDGenerator.lowerBound(for: clock.now().addingTimeInterval(-policy.retention)))
+        var ids: [ID] = []
+        if before.map({ $0 > floor }) ?? true {
+            async let entries = store.timelineEntries(userID: userID, before: before, floor: floor, limit: limit)
+            async let pulled = store.pullOnlyPostIDs(followerID: userID, before: before, floor: floor, limit: limit)
+            ids = HomeFeedMerge.mergeDescending([try await entries, try await pulled], limit: limit)
+        }
+        if ids.count < limit, floor > 0 {
+            // Past the materialized front: the same cursor continues with the pull query.
+            let pullBefore = min(before ?? ID.max, floor)
+            ids += try await store.pullHomePostIDs(userID: userID, before: pullBefore, limit: limit - ids.count)
+        }
+        return ids
+    }
+
+    /// One chronological page of the home feed: candidates, hydrated through the cache, filtered by
+    /// the visibility rule and the feed filter, with a keyset position to continue after.
+    func homePage(viewer: Viewer, after: ID?, limit: Int, filter: FeedFilter, renderer: PostRenderer) async throws
+        -> KeysetPaging.Result<Post>
+    {
+        if after == nil { try await ensureTimeline(userID: viewer.userID) }
+        return try await KeysetPaging.collect(
+            limit: limit, after: after, candidateID: { $0 }, itemID: { $0.id },
+            fetch: { before, count in try await homeCandidates(userID: viewer.userID, before: before, limit: count) },
+            keep: { batch in
+                let found = try await posts(batch)
+                let candidates = batch.compactMap { found[$0] }.filter(filter.matches)
+                return try await renderer.visible(candidates, to: viewer)
+            })
+    }
+
+    // MARK: Ranked feeds
+
+    /// Scores the newest home candidates for `algorithm`, freezes the order in a snapshot and
+    /// returns it. Later pages of the same scroll read the snapshot.
+    func rankHome(viewer: Viewer, algorithm: FeedAlgorithm, filter: FeedFilter, scope: String, renderer: PostRenderer) async throws
+        -> RankedSnapshot
+    {
+        try await ensureTimeline(userID: viewer.userID)
+        let page = try await KeysetPaging.collect(
+            limit: configuration.rankedCandidates, after: nil, maxRounds: 4, candidateID: { $0 }, itemID: { $0.id },
+            fetch: { before, count in try await homeCandidates(userID: viewer.userID, before: before, limit: count) },
+            keep: { batch in
+                let found = try await posts(batch)
+                return try await renderer.visible(batch.compactMap { found[$0] }.filter(filter.matches), to: viewer)
+            })
+        let now = clock.now()
+        var affinity: [ID: Int] = [:]
+        if algorithm == .personalized {
+            let authors = Array(Set(page.items.map(\.authorID)))
+            affinity = try await store.interactionCounts(userID: viewer.userID, authorIDs: authors, since: now.addingTimeInterval(-30 * 24 * 3600))
+        }
+        let entries = page.items.map { post in
+            RankedSnapshot.Entry(
+                postID: post.id,
+                breakdown: Ranking.breakdown(
+                    post, algorithm: algorithm, now: now, affinity: Ranking.affinity(interactions: affinity[post.authorID] ?? 0),
+                    organizationRelevance: 0, weights: configuration.ranking))
+        }.sorted { ($0.breakdown.score, $0.postID) > ($1.breakdown.score, $1.postID) }
+        // The snapshot ends where the candidates ended; older posts follow chronologically.
+        let snapshot = RankedSnapshot(id: ids.next(now: now), scope: scope, createdAt: now, entries: entries, continueAfter: page.next)
+        try await store.saveSnapshot(snapshot)
+        return snapshot
+    }
+
+    // MARK: Trending
+
+    static let trendingWindows: [String: TimeInterval] = ["24h": 24 * 3600, "7d": 7 * 24 * 3600]
+
+    /// Computes and stores the trending order of public posts in a window (maintenance runs this
+    /// on a schedule; the first request after start-up runs it on demand).
+    @discardableResult
+    func refreshTrending(window: String) async throws -> RankedSnapshot {
+        let now = clock.now()
+        let span = Self.trendingWindows[window] ?? 24 * 3600
+        let candidates = try await store.trendingCandidates(since: IDGenerator.lowerBound(for: now.addingTimeInterval(-span)), limit: 5_000)
+        let entries = candidates.map { post in
+            let score = Ranking.trending(post, now: now, weights: configuration.ranking)
+            return RankedSnapshot.Entry(
+                postID: post.id,
+                breakdown: ScoreBreakdown(score: score, recency: 0, engagement: score))
+        }.sorted { ($0.breakdown.score, $0.postID) > ($1.breakdown.score, $1.postID) }
+        let snapshot = RankedSnapshot(id: ids.next(now: now), scope: "trending:\(window)", createdAt: now, entries: entries)
+        try await store.saveSnapshot(snapshot)
+        trendingSnapshots.withLock { $0[window] = snapshot.id }
+        return snapshot
+    }
+
+    func currentTrending(window: String) async throws -> RankedSnapshot {
+        if let id = trendingSnapshots.withLock({ $0[window] }), let snapshot = try await store.snapshot(id: id) {
+            return snapshot
+        }
+        return try await refreshTrending(window: window)
+    }
+}
+
+/// Lets idle workers sleep until a signal or a timeout. A generation counter closes the gap
+/// between "found no job" and "went to sleep": a signal in between wakes the sleeper at once.
+final class WakeUp: Sendable {
+    private struct State {
+        var generation = 0
+        var nextWaiter = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    var generation: Int { state.withLock { $0.generation } }
+
+    func notifyAll() {
+        let waiters = state.withLock { state in
+            state.generation += 1
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Returns on the next signal after `seen`, or after `timeout`.
+    func wait(since seen: Int, timeout: Duration) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let id: Int? = state.withLock { state in
+                guard state.generation == seen else { return nil }
+                state.nextWaiter += 1
+                state.waiters[state.nextWaiter] = continuation
+                return state.nextWaiter
+            }
+            guard let id else { return continuation.resume() }
+            Task {
+                try? await Task.sleep(for: timeout)
+                self.state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import RoostCore
+
+/// A durable fan-out job: push (or purge) one post to (from) the timelines of its author's followers.
+/// Jobs live in the database, so they survive restarts and are shared by every node.
+public struct FanOutJob: Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// Insert the post into followers' timelines.
+        case push
+        /// Remove the (deleted or hidden) post from followers' timelines.
+        case purge
+    }
+
+    public var id: ID
+    public var kind: Kind
+    public var postID: ID
+    public var authorID: ID
+    /// Followers with ids ≤ position are done; a retried job resumes after it.
+    public var position: ID
+    public var attempts: Int
+    public var createdAt: Date
+
+    public init(id: ID, kind: Kind, postID: ID, authorID: ID, position: ID, attempts: Int, createdAt: Date) {
+        self.id = id
+        self.kind = kind
+        self.postID = postID
+        self.authorID = authorID
+        self.position = position
+        self.attempts = attempts
+        self.createdAt = createdAt
+    }
+}
+
+/// What one fan-out batch did.
+public struct FanOutProgress: Sendable, Equatable {
+    /// Timeline rows written or removed.
+    public var entries: Int
+    /// The job has no followers left and was deleted.
+    public var finished: Bool
+    /// Where the job stands now (followers ≤ position are done).
+    public var position: ID
+
+    public init(entries: Int, finished: Bool, position: ID) {
+        self.entries = entries
+        self.finished = finished
+        self.position = position
+    }
+}
+
+/// A ranked list frozen when a scroll starts, so later pages of the same scroll never repeat a
+/// post however scores move meanwhile. Stored in the database so any node can serve the next page.
+public struct RankedSnapshot: Sendable, Equatable {
+    public struct Entry: Sendable, Equatable {
+        public var postID: ID
+        public var breakdown: ScoreBreakdown
+
+        public init(postID: ID, breakdown: ScoreBreakdown) {
+            self.postID = postID
+            self.breakdown = breakdown
+        }
+    }
+
+    public var id: ID
+    /// The list and viewer it belongs to; a snapshot is only served to the same scope.
+    public var scope: String
+    public var createdAt: Date
+    public var entries: [Entry]
+    /// When the ranked candidates were only the newest part of a longer feed: the id after which
+    /// the feed continues chronologically once the ranked entries are shown.
+    public var continueAfter: ID?
+
+    public init(id: ID, scope: String, createdAt: Date, entries: [Entry], continueAfter: ID? = nil) {
+        self.id = id
+        self.scope = scope
+        self.createdAt = createdAt
+        self.entries = entries
+        self.continueAfter = continueAfter
+    }
+}
+
+/// Storage of the feed engine: materialized home timelines, the fan-out job queue, ranked
+/// snapshots and the pull queries that complete timelines at read time.
+public protocol FeedStore: Sendable {
+    // MARK: Timelines
+
+    /// Floor and activity of a user's materialized timeline.
+    func timelineState(userID: ID) async throws -> TimelineState
+    /// Materialized post ids, newest first, `floor ≤ id < before`.
+    func timelineEntries(userID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID]
+    /// Pull-only (celebrity) posts of accounts `userID` follows, newest first, `floor ≤ id < before`.
+    /// Read fresh on every home read, so a celebrity's post is in every follower's next read.
+    func pullOnlyPostIDs(followerID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID]
+    /// The pull query: posts of everyone `userID` follows and of `userID`, newest first, `id < before`.
+    func pullHomePostIDs(userID: ID, before: ID?, limit: Int) async throws -> [ID]
+    /// Rebuilds a timeline from storage (the newest `policy.timelineCap` pushable posts), sets its
+    /// floor and marks it maintained until `activeUntil`. Used when an inactive user returns.
+    func rebuildTimeline(userID: ID, activeUntil: Date, policy: FanOutPolicy) async throws
+    /// Extends the period during which fan-out maintains this timeline.
+    func touchTimeline(userID: ID, activeUntil: Date) async throws
+    /// Keeps the newest `policy.timelineCap` entries of each given timeline, raising its floor.
+    func trimTimelines(userIDs: [ID], policy: FanOutPolicy) async throws -> Int
+    /// Users whose timelines fan-out currently maintains, in id order after `after`.
+    func activeTimelineUsers(after: ID, limit: Int, now: Date) async throws -> [ID]
+    /// Removes entries older than `horizon` from every timeline (retention). Reads use the same
+    /// horizon as a floor, so the removed range is served by the pull query.
+    func expireTimelineEntries(olderThan horizon: ID) async throws -> Int
+
+    // MARK: Fan-out queue
+
+    /// Leases the oldest due job for `lease` seconds, or nil.
+    func claimFanOutJob(now: Date, lease: TimeInterval) async throws -> FanOutJob?
+    /// Handles the next `batchSize` followers after `job.position` in one transaction and records
+    /// the new position (or deletes the finished job). Writing is idempotent, so a batch repeated
+    /// after a crash neither duplicates nor loses entries.
+    func runFanOutBatch(_ job: FanOutJob, now: Date, policy: FanOutPolicy) async throws -> FanOutProgress
+    /// Makes a failed job due again at `retryAt`.
+    func releaseFanOutJob(id: ID, retryAt: Date) async throws
+    /// Jobs waiting or running, and when the oldest was created.
+    func fanOutQueueStatus() async throws -> (depth: Int, oldest: Date?)
+
+    // MARK: Ranking
+
+    func saveSnapshot(_ snapshot: RankedSnapshot) async throws
+    func snapshot(id: ID) async throws -> RankedSnapshot?
+    func deleteSnapshots(createdBefore: Date) async throws
+    /// Public approved posts with `id ≥ since` that have any engagement, most engaged first.
+    func trendingCandidates(since: ID, limit: Int) async throws -> [Post]
+    /// The viewer's likes and comments per author since `since` (personalized ranking).
+    func interactionCounts(userID: ID, authorIDs: [ID], since: Date) async throws -> [ID: Int]
+
+    // MARK: Bulk import
+
+    /// Inserts users, follows and posts as given (ids kept), skipping rows that exist; then
+    /// recomputes counters. Imported timelines are left to be rebuilt on first read.
+    func importUsers(_ users: [NewUser]) async throws -> Int
+    func importFollows(_ follows: [(follower: ID, followee: ID, id: ID, createdAt: Date)]) async throws -> Int
+    func importPosts(_ posts: [Post], policy: FanOutPolicy) async throws -> Int
+    /// Recomputes followers/following/posts counters from the rows (after an import).
+    func recountCounters() async throws
+}

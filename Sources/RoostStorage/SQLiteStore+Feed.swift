@@ -1,0 +1,354 @@
+import Foundation
+import GRDB
+import RoostCore
+
+// The feed engine on SQLite: materialized timelines, the fan-out queue, ranked snapshots, import.
+extension SQLiteStore {
+    // MARK: Fan-out queue (writes inside other transactions)
+
+    /// Queues the push of a new post, unless nobody would receive it or the author is a celebrity
+    /// (then the post is marked pull-only and merged at read time instead). The author's own
+    /// timeline gets the post right away, in the creating transaction.
+    static func enqueueFanOut(_ post: Post, followers: Int, pullOnly: Bool, now: Date, _ db: Database) throws {
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id) VALUES (?, ?, ?)",
+            arguments: [Int64(post.authorID), Int64(post.id), Int64(post.authorID)])
+        if pullOnly {
+            try db.execute(sql: "UPDATE users SET has_pull_posts = 1 WHERE id = ? AND has_pull_posts = 0", arguments: [Int64(post.authorID)])
+        } else if followers > 0 {
+            try enqueueJob(kind: .push, postID: post.id, authorID: post.authorID, now: now, db)
+        }
+    }
+
+    static func enqueueJob(kind: FanOutJob.Kind, postID: ID, authorID: ID, now: Date, _ db: Database) throws {
+        // Due at once (available_at 0); created_at measures queue lag.
+        try db.execute(
+            sql: "INSERT INTO fanout_jobs (kind, post_id, author_id, available_at, created_at) VALUES (?, ?, ?, 0, ?)",
+            arguments: [kind.rawValue, Int64(postID), Int64(authorID), now.millis])
+    }
+
+    // MARK: Timelines
+
+    public func timelineState(userID: ID) async throws -> TimelineState {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT timeline_floor, home_active_until FROM users WHERE id = ?", arguments: [Int64(userID)])
+            else { return TimelineState(floor: 0, activeUntil: .distantPast) }
+            return TimelineState(floor: row.id("timeline_floor"), activeUntil: Date(millis: row["home_active_until"]))
+        }
+    }
+
+    public func timelineEntries(userID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID] {
+        try await pool.read { db in
+            try Int64.fetchAll(
+                db,
+                sql: "SELECT post_id FROM timeline_entries WHERE user_id = ? AND post_id < ? AND post_id >= ? ORDER BY post_id DESC LIMIT ?",
+                arguments: [Int64(userID), Self.upper(before), Int64(floor), limit]
+            ).map { ID($0) }
+        }
+    }
+
+    public func pullOnlyPostIDs(followerID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID] {
+        try await pool.read { db in
+            try Int64.fetchAll(
+                db,
+                sql: """
+                    SELECT p.id FROM posts p JOIN follows f ON f.followee_id = p.author_id AND f.follower_id = ?
+                    WHERE p.pull_only = 1 AND p.id < ? AND p.id >= ? ORDER BY p.id DESC LIMIT ?
+                    """,
+                arguments: [Int64(followerID), Self.upper(before), Int64(floor), limit]
+            ).map { ID($0) }
+        }
+    }
+
+    public func pullHomePostIDs(userID: ID, before: ID?, limit: Int) async throws -> [ID] {
+        try await pool.read { db in
+            try Self.pullHome(userID: userID, before: before, limit: limit, pushableOnly: false, db).map(\.post)
+        }
+    }
+
+    /// The pull query, driven by the follow list so it reads each followed author's newest posts
+    /// through `posts_author` instead of scanning all posts.
+    static func pullHome(userID: ID, before: ID?, limit: Int, pushableOnly: Bool, _ db: Database) throws -> [(post: ID, author: ID)] {
+        let pushable = pushableOnly ? " AND p.pull_only = 0" : ""
+        return try Row.fetchAll(
+            db,
+            sql: """
+                SELECT p.id, p.author_id FROM follows f JOIN posts p ON p.author_id = f.followee_id
+                WHERE f.follower_id = ? AND p.id < ?\(pushable)
+                UNION ALL
+                SELECT p.id, p.author_id FROM posts p WHERE p.author_id = ? AND p.id < ?\(pushable)
+                ORDER BY 1 DESC LIMIT ?
+                """,
+            arguments: [Int64(userID), upper(before), Int64(userID), upper(before), limit]
+        ).map { ($0.id("id"), $0.id("author_id")) }
+    }
+
+    public func rebuildTimeline(userID: ID, activeUntil: Date, policy: FanOutPolicy) async throws {
+        try await pool.write { db in
+            let key = Int64(userID)
+            // Active first, so fan-out jobs running from now on include this user; the pull below
+            // then covers every post committed before it.
+            try db.execute(sql: "UPDATE users SET home_active_until = ? WHERE id = ?", arguments: [activeUntil.millis, key])
+            try db.execute(sql: "DELETE FROM timeline_entries WHERE user_id = ?", arguments: [key])
+            let rows = try Self.pullHome(userID: userID, before: nil, limit: policy.timelineCap, pushableOnly: true, db)
+            let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id) VALUES (?, ?, ?)")
+            for row in rows {
+                try insert.execute(arguments: [key, Int64(row.post), Int64(row.author)])
+            }
+            // A full timeline is complete only down to its oldest entry; a shorter one holds everything.
+            let floor = rows.count >= policy.timelineCap ? rows.last.map { Int64($0.post) } ?? 0 : 0
+            try db.execute(sql: "UPDATE users SET timeline_floor = ? WHERE id = ?", arguments: [floor, key])
+        }
+    }
+
+    public func touchTimeline(userID: ID, activeUntil: Date) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE users SET home_active_until = ? WHERE id = ?", arguments: [activeUntil.millis, Int64(userID)])
+        }
+    }
+
+    public func trimTimelines(userIDs: [ID], policy: FanOutPolicy) async throws -> Int {
+        guard !userIDs.isEmpty else { return 0 }
+        return try await pool.write { db in
+            var removed = 0
+            for userID in userIDs {
+                let key = Int64(userID)
+                guard
+                    let cut = try Int64.fetchOne(
+                        db, sql: "SELECT post_id FROM timeline_entries WHERE user_id = ? ORDER BY post_id DESC LIMIT 1 OFFSET ?",
+                        arguments: [key, policy.timelineCap - 1])
+                else { continue }
+                try db.execute(sql: "DELETE FROM timeline_entries WHERE user_id = ? AND post_id < ?", arguments: [key, cut])
+                removed += db.changesCount
+                try db.execute(sql: "UPDATE users SET timeline_floor = MAX(timeline_floor, ?) WHERE id = ?", arguments: [cut, key])
+            }
+            return removed
+        }
+    }
+
+    public func expireTimelineEntries(olderThan horizon: ID) async throws -> Int {
+        try await pool.write { db in
+            // Reads treat the retention horizon as a floor themselves, so no user row changes here.
+            try db.execute(sql: "DELETE FROM timeline_entries WHERE post_id < ?", arguments: [Int64(horizon)])
+            return db.changesCount
+        }
+    }
+
+    /// Users whose timelines fan-out currently maintains (maintenance trims them), in id order.
+    public func activeTimelineUsers(after: ID, limit: Int, now: Date) async throws -> [ID] {
+        try await pool.read { db in
+            try Int64.fetchAll(
+                db, sql: "SELECT id FROM users WHERE id > ? AND home_active_until > ? ORDER BY id LIMIT ?",
+                arguments: [Int64(after), now.millis, limit]
+            ).map { ID($0) }
+        }
+    }
+
+    // MARK: Fan-out queue
+
+    static func job(_ row: Row) -> FanOutJob {
+        FanOutJob(
+            id: row.id("id"), kind: FanOutJob.Kind(rawValue: row["kind"]) ?? .push, postID: row.id("post_id"),
+            authorID: row.id("author_id"), position: row.id("position"), attempts: row["attempts"],
+            createdAt: Date(millis: row["created_at"]))
+    }
+
+    public func claimFanOutJob(now: Date, lease: TimeInterval) async throws -> FanOutJob? {
+        try await pool.write { db in
+            try Row.fetchOne(
+                db,
+                sql: """
+                    UPDATE fanout_jobs SET locked_until = ?, attempts = attempts + 1
+                    WHERE id = (SELECT id FROM fanout_jobs WHERE available_at <= ? AND locked_until <= ? ORDER BY id LIMIT 1)
+                    RETURNING id, kind, post_id, author_id, position, attempts, created_at
+                    """, arguments: [now.addingTimeInterval(lease).millis, now.millis, now.millis]
+            ).map(Self.job)
+        }
+    }
+
+    public func runFanOutBatch(_ job: FanOutJob, now: Date, policy: FanOutPolicy) async throws -> FanOutProgress {
+        try await pool.write { db in
+            let author = Int64(job.authorID)
+            let post = Int64(job.postID)
+            if job.kind == .push, try Bool.fetchOne(db, sql: "SELECT 1 FROM posts WHERE id = ?", arguments: [post]) == nil {
+                // Deleted before it was delivered: nothing to push.
+                try db.execute(sql: "DELETE FROM fanout_jobs WHERE id = ?", arguments: [Int64(job.id)])
+                return FanOutProgress(entries: 0, finished: true, position: job.position)
+            }
+            let upper = try Int64.fetchOne(
+                db, sql: "SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? ORDER BY follower_id LIMIT 1 OFFSET ?",
+                arguments: [author, Int64(job.position), policy.batchSize - 1])
+            let end = upper ?? Int64.max
+            switch job.kind {
+            case .push:
+                try db.execute(
+                    sql: """
+                        INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
+                        SELECT f.follower_id, ?, ? FROM follows f JOIN users u ON u.id = f.follower_id
+                        WHERE f.followee_id = ? AND f.follower_id > ? AND f.follower_id <= ?
+                          AND u.home_active_until > ? AND u.timeline_floor <= ?
+                        """, arguments: [post, author, author, Int64(job.position), end, now.millis, post])
+            case .purge:
+                try db.execute(
+                    sql: """
+                        DELETE FROM timeline_entries WHERE post_id = ? AND user_id IN (
+                          SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? AND follower_id <= ?)
+                        """, arguments: [post, author, Int64(job.position), end])
+            }
+            let entries = db.changesCount
+            if let upper {
+                try db.execute(sql: "UPDATE fanout_jobs SET position = ? WHERE id = ?", arguments: [upper, Int64(job.id)])
+                return FanOutProgress(entries: entries, finished: false, position: ID(upper))
+            }
+            try db.execute(sql: "DELETE FROM fanout_jobs WHERE id = ?", arguments: [Int64(job.id)])
+            return FanOutProgress(entries: entries, finished: true, position: job.position)
+        }
+    }
+
+    public func releaseFanOutJob(id: ID, retryAt: Date) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE fanout_jobs SET available_at = ?, locked_until = 0 WHERE id = ?", arguments: [retryAt.millis, Int64(id)])
+        }
+    }
+
+    public func fanOutQueueStatus() async throws -> (depth: Int, oldest: Date?) {
+        try await pool.read { db in
+            let row = try Row.fetchOne(db, sql: "SELECT COUNT(*) AS depth, MIN(created_at) AS oldest FROM fanout_jobs")
+            return (row?["depth"] ?? 0, (row?["oldest"] as Int64?).map { Date(millis: $0) })
+        }
+    }
+
+    // MARK: Ranking
+
+    public func saveSnapshot(_ snapshot: RankedSnapshot) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO ranked_snapshots (id, scope, created_at, entries) VALUES (?, ?, ?, ?)",
+                arguments: [Int64(snapshot.id), snapshot.scope, snapshot.createdAt.millis, SnapshotCoding.encode(snapshot)])
+        }
+    }
+
+    public func snapshot(id: ID) async throws -> RankedSnapshot? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, scope, created_at, entries FROM ranked_snapshots WHERE id = ?", arguments: [Int64(id)])
+                .map {
+                    SnapshotCoding.decode(
+                        id: $0.id("id"), scope: $0["scope"], createdAt: Date(millis: $0["created_at"]), bytes: Array($0["entries"] as Data))
+                }
+        }
+    }
+
+    public func deleteSnapshots(createdBefore: Date) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM ranked_snapshots WHERE created_at < ?", arguments: [createdBefore.millis])
+        }
+    }
+
+    public func trendingCandidates(since: ID, limit: Int) async throws -> [Post] {
+        try await pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT \(Self.postColumns) FROM posts
+                    WHERE visibility = 'public' AND moderation_status = 'approved' AND id >= ?
+                      AND (like_count > 0 OR comment_count > 0 OR view_count > 0)
+                    ORDER BY like_count + 2 * comment_count + view_count / 10 DESC, id DESC LIMIT ?
+                    """, arguments: [Int64(since), limit]
+            ).map(Self.post)
+        }
+    }
+
+    public func interactionCounts(userID: ID, authorIDs: [ID], since: Date) async throws -> [ID: Int] {
+        guard !authorIDs.isEmpty else { return [:] }
+        return try await pool.read { db in
+            let list = Self.placeholders(authorIDs.count)
+            let authors = StatementArguments(authorIDs.map { Int64($0) })
+            var counts: [ID: Int] = [:]
+            for sql in [
+                "SELECT p.author_id, COUNT(*) FROM likes l JOIN posts p ON p.id = l.post_id WHERE l.user_id = ? AND l.created_at >= ? AND p.author_id IN (\(list)) GROUP BY p.author_id",
+                "SELECT p.author_id, COUNT(*) FROM comments c JOIN posts p ON p.id = c.post_id WHERE c.author_id = ? AND c.created_at >= ? AND p.author_id IN (\(list)) GROUP BY p.author_id",
+            ] {
+                for row in try Row.fetchAll(db, sql: sql, arguments: [Int64(userID), since.millis] + authors) {
+                    counts[ID(row[0] as Int64), default: 0] += row[1] as Int
+                }
+            }
+            return counts
+        }
+    }
+
+    // MARK: Bulk import
+
+    public func importUsers(_ users: [NewUser]) async throws -> Int {
+        try await pool.write { db in
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO users (id, username, username_lower, email, email_lower, display_name, password_hash, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+            var inserted = 0
+            for user in users {
+                try insert.execute(arguments: [
+                    Int64(user.id), user.username, user.username.lowercased(), user.email, user.email.lowercased(), user.displayName,
+                    user.passwordHash, user.createdAt.millis,
+                ])
+                inserted += db.changesCount
+            }
+            return inserted
+        }
+    }
+
+    public func importFollows(_ follows: [(follower: ID, followee: ID, id: ID, createdAt: Date)]) async throws -> Int {
+        let rows = follows.map { [Int64($0.follower), Int64($0.followee), Int64($0.id), $0.createdAt.millis] }
+        return try await pool.write { db in
+            let insert = try db.cachedStatement(
+                sql: "INSERT OR IGNORE INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?)")
+            var inserted = 0
+            for row in rows where row[0] != row[1] {
+                try insert.execute(arguments: StatementArguments(row))
+                inserted += db.changesCount
+            }
+            return inserted
+        }
+    }
+
+    public func importPosts(_ posts: [Post], policy: FanOutPolicy) async throws -> Int {
+        try await pool.write { db in
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT OR IGNORE INTO posts (id, author_id, text, title, description, tags, media, asset_type, visibility,
+                      moderation_status, created_at, updated_at, pull_only)
+                    VALUES (?, ?, ?, ?, ?, ?, '[]', ?, ?, ?, ?, ?, 0)
+                    """)
+            var inserted = 0
+            for post in posts {
+                try insert.execute(arguments: [
+                    Int64(post.id), Int64(post.authorID), post.text, post.title, post.description, StoredJSON.encode(post.tags),
+                    post.assetType, post.visibility.rawValue, post.moderationStatus.rawValue, post.createdAt.millis, post.updatedAt.millis,
+                ])
+                if db.changesCount > 0 {
+                    inserted += 1
+                    try Self.writeTags(postID: post.id, tags: post.tags, db)
+                }
+            }
+            return inserted
+        }
+    }
+
+    public func recountCounters() async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    UPDATE users SET
+                      followers_count = (SELECT COUNT(*) FROM follows WHERE followee_id = users.id),
+                      following_count = (SELECT COUNT(*) FROM follows WHERE follower_id = users.id),
+                      posts_count = (SELECT COUNT(*) FROM posts WHERE author_id = users.id);
+                    """)
+            // Imported posts of accounts that are celebrities now are served by pull, like new ones.
+            try db.execute(sql: "UPDATE users SET has_pull_posts = 1 WHERE followers_count >= ?", arguments: [FanOutPolicy().celebrityThreshold])
+        }
+    }
+
+    static func upper(_ before: ID?) -> Int64 { before.map { Int64($0) } ?? Int64.max }
+}
+

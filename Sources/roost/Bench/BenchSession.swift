@@ -1,0 +1,548 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import RoostCore
+import RoostServer
+import RoostStorage
+
+/// A reader of the home-feed phases: a user and an access token for it.
+struct Reader: Sendable {
+    let index: Int
+    let id: ID
+    let token: String
+}
+
+/// What a home page answer carries that the bench needs.
+private struct HomePage: Decodable {
+    struct Item: Decodable { let id: String }
+    let items: [Item]
+    let nextCursor: String?
+
+    enum CodingKeys: String, CodingKey {
+        case items
+        case nextCursor = "next_cursor"
+    }
+}
+
+private struct Created: Decodable { let id: String }
+
+/// The measured phases, in order, against one running server. Reads run first (on the imported
+/// data), then the phases that write.
+final class BenchSession {
+    let graph: SyntheticGraph
+    let load: LoadReport
+    let services: AppServices
+    let server: BenchServer
+    let http: HTTPDriver
+    let connections: Int
+    let duration: Duration
+    let readerCount: Int
+
+    var rows: [ResultRow] = []
+    var notes: [String] = []
+    var facts: [(String, String)] = []
+
+    private var readers: [Reader] = []
+    private var secondPages: [(token: String, cursor: String)] = []
+    private var ceilingRate = 0.0
+    private let clock = ContinuousClock()
+
+    var store: any RoostStore { services.store }
+    var celebrityThreshold: Int { graph.shape.celebrityThreshold }
+
+    init(
+        graph: SyntheticGraph, load: LoadReport, services: AppServices, server: BenchServer, http: HTTPDriver, connections: Int,
+        duration: Duration, readerCount: Int
+    ) {
+        self.graph = graph
+        self.load = load
+        self.services = services
+        self.server = server
+        self.http = http
+        self.connections = connections
+        self.duration = duration
+        self.readerCount = readerCount
+    }
+
+    func runAll() async throws {
+        describeGraph()
+        try await mintReaders()
+        try await warmReaders()
+        await measureCeiling()
+        await measureHomeFirstPage()
+        await measureHomeNextPage()
+        try await measurePostCreation()
+        try await measureCelebrity()
+        try await measureFollow()
+        try await measureFanOut()
+    }
+
+    private func phase(_ name: String) {
+        writeStderr("· \(name)\n")
+    }
+
+    // MARK: Data set facts
+
+    private func describeGraph() {
+        let followers = load.followers
+        let celebrities = (0..<graph.celebrities).map { Int(followers[$0]) }
+        let ordinaryMax = followers.indices.filter { $0 >= graph.celebrities }.map { Int(followers[$0]) }.max() ?? 0
+        let over = followers.filter { Int($0) >= celebrityThreshold }.count
+        facts.append(("Celebrities", celebrities.map(grouped).joined(separator: ", ") + " followers; \(over) accounts at or above the threshold; most followed ordinary account \(grouped(ordinaryMax))"))
+    }
+
+    private var ordinaryAuthor: Int {
+        // The non-celebrity whose follower count is closest to the target (5,000 at full size).
+        let target = graph.shape.ordinaryAuthorFollowers
+        var best = graph.celebrities
+        for i in graph.celebrities..<graph.shape.users
+        where Int(load.followers[i]) < celebrityThreshold && abs(Int(load.followers[i]) - target) < abs(Int(load.followers[best]) - target) {
+            best = i
+        }
+        return best
+    }
+
+    private var biggestCelebrity: Int {
+        load.followers.indices.max { load.followers[$0] < load.followers[$1] } ?? 0
+    }
+
+    private func token(_ index: Int) async throws -> String {
+        try await services.operatorToken(username: SyntheticGraph.username(index))
+    }
+
+    // MARK: Readers
+
+    private func mintReaders() async throws {
+        phase("minting tokens")
+        var random = SplitMix64(seed: graph.shape.seed, stream: 10, index: 0)
+        let first = graph.celebrities
+        let pool = graph.shape.users - first
+        var seen = Set<Int>()
+        var order: [Int] = []
+        while order.count < min(readerCount, pool) {
+            let i = first + random.next(below: pool)
+            if seen.insert(i).inserted { order.append(i) }
+        }
+        let t0 = clock.now
+        let services = self.services
+        let graph = self.graph
+        readers = try await LoadLoop.map(order, width: 8) { i in
+            Reader(index: i, id: graph.userID(i), token: try await services.operatorToken(username: SyntheticGraph.username(i)))
+        }
+        writeStderr(String(format: "  %d tokens in %.1f s\n", readers.count, (clock.now - t0).seconds))
+    }
+
+    /// Every reader reads its home feed once: an imported user's first read rebuilds the timeline
+    /// by pull. Also measures the real page size the ceiling copies and keeps second-page cursors.
+    private func warmReaders() async throws {
+        phase("warming \(readers.count) readers (timeline rebuild on first read)")
+        let readers = self.readers
+        let http = self.http
+        let ticket = Ticket(limit: readers.count)
+        let pages = Collector<(size: Int, items: Int, token: String, cursor: String?)>()
+        let latencies = await LoadLoop.run(concurrency: connections, duration: .seconds(3600)) { _, _ in
+            guard let index = ticket.next() else { return .exhausted }
+            let reader = readers[index]
+            do {
+                let reply = try await http.get("/api/v1/feeds/home?limit=20", token: reader.token)
+                guard reply.ok else { return .failed }
+                let page = try JSONDecoder().decode(HomePage.self, from: Data(reply.body.readableBytesView))
+                pages.append((reply.body.readableBytes, page.items.count, reader.token, page.nextCursor))
+                return .ok(bytes: reply.body.readableBytes)
+            } catch {
+                return .failed
+            }
+        }
+        rows.append(ResultRow("Home first read of an imported user (timeline rebuild)", latencies, target: "report"))
+        let all = pages.values
+        secondPages = all.compactMap { page in page.cursor.map { (page.token, $0) } }
+        let full = all.filter { $0.items == 20 }.map(\.size).sorted()
+        let sizes = full.isEmpty ? all.map(\.size).sorted() : full
+        let size = sizes.isEmpty ? 8_000 : sizes[sizes.count / 2]
+        server.ceiling.set(size: size)
+        let items = all.map(\.items).reduce(0, +)
+        facts.append((
+            "Readers",
+            "\(readers.count) distinct users; median first page \(grouped(size)) bytes, "
+                + String(format: "%.1f", Double(items) / Double(max(1, all.count))) + " items on average; "
+                + "\(secondPages.count) have a second page"
+        ))
+    }
+
+    // MARK: Reads
+
+    private func measureCeiling() async {
+        phase("ceiling: fixed \(server.ceiling.size)-byte body")
+        let http = self.http
+        let latencies = await LoadLoop.run(concurrency: connections, duration: duration) { _, _ in
+            do {
+                let reply = try await http.get("/bench/ceiling")
+                return reply.ok ? .ok(bytes: reply.body.readableBytes) : .failed
+            } catch {
+                return .failed
+            }
+        }
+        ceilingRate = latencies.perSecond
+        rows.append(ResultRow("Ceiling: same server, fixed pre-encoded \(grouped(server.ceiling.size))-byte body", latencies))
+    }
+
+    private func measureHomeFirstPage() async {
+        phase("home first page")
+        let readers = self.readers
+        let http = self.http
+        let stride = connections
+        let latencies = await LoadLoop.run(concurrency: connections, duration: duration) { worker, iteration in
+            let reader = readers[(worker + iteration * stride) % readers.count]
+            do {
+                let reply = try await http.get("/api/v1/feeds/home?limit=20", token: reader.token)
+                return reply.ok ? .ok(bytes: reply.body.readableBytes) : .failed
+            } catch {
+                return .failed
+            }
+        }
+        let ratio = ceilingRate > 0 ? latencies.perSecond / ceilingRate : 0
+        let p99 = latencies.p99 ?? .infinity
+        rows.append(
+            ResultRow(
+                "Home feed, first page (limit 20), \(readers.count) readers — \(String(format: "%.0f%%", ratio * 100)) of the ceiling",
+                latencies, target: "≥ 50% of ceiling req/s, p99 < 20 ms",
+                result: verdict(ratio >= 0.5 && p99 < 20 && latencies.errors == 0)))
+    }
+
+    private func measureHomeNextPage() async {
+        phase("home next page")
+        let pages = secondPages
+        guard !pages.isEmpty else {
+            notes.append("No reader had a second page: the next-page phase was skipped.")
+            return
+        }
+        let http = self.http
+        let stride = connections
+        let latencies = await LoadLoop.run(concurrency: connections, duration: duration) { worker, iteration in
+            let page = pages[(worker + iteration * stride) % pages.count]
+            let cursor = page.cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? page.cursor
+            do {
+                let reply = try await http.get("/api/v1/feeds/home?limit=20&cursor=\(cursor)", token: page.token)
+                return reply.ok ? .ok(bytes: reply.body.readableBytes) : .failed
+            } catch {
+                return .failed
+            }
+        }
+        let ratio = ceilingRate > 0 ? latencies.perSecond / ceilingRate : 0
+        rows.append(
+            ResultRow(
+                "Home feed, next page (next_cursor of a first page) — \(String(format: "%.0f%%", ratio * 100)) of the ceiling",
+                latencies, target: "report"))
+    }
+
+    // MARK: Writes
+
+    private static func postBody(_ tag: String) -> String {
+        #"{"text":"bench post \#(tag): the quick brown fox jumps over the lazy dog, again and again, for the feed"}"#
+    }
+
+    /// POSTs one post; its id, or nil on failure.
+    private static func createPost(_ http: HTTPDriver, token: String, tag: String) async -> (id: String, bytes: Int)? {
+        do {
+            let reply = try await http.send(.POST, "/api/v1/posts", token: token, json: postBody(tag))
+            guard reply.status == 201 || reply.status == 200 else { return nil }
+            let created = try JSONDecoder().decode(Created.self, from: Data(reply.body.readableBytesView))
+            return (created.id, reply.body.readableBytes)
+        } catch {
+            return nil
+        }
+    }
+
+    private func measurePostCreation() async throws {
+        let author = ordinaryAuthor
+        let followers = Int(load.followers[author])
+        phase("post creation by an author with \(grouped(followers)) followers")
+        let token = try await token(author)
+        let http = self.http
+        let sequential = await LoadLoop.run(concurrency: 1, duration: duration, maxRequests: 1_000) { _, iteration in
+            guard let created = await Self.createPost(http, token: token, tag: "s\(iteration)") else { return .failed }
+            return .ok(bytes: created.bytes)
+        }
+        let p99 = sequential.p99 ?? .infinity
+        rows.append(
+            ResultRow(
+                "Post creation, author with \(grouped(followers)) followers, one at a time", sequential, target: "p99 < 10 ms",
+                result: verdict(p99 < 10 && sequential.errors == 0)))
+        try await drain("after sequential posts")
+
+        let concurrent = await LoadLoop.run(concurrency: connections, duration: duration, maxRequests: 3_000) { worker, iteration in
+            guard let created = await Self.createPost(http, token: token, tag: "c\(worker)-\(iteration)") else { return .failed }
+            return .ok(bytes: created.bytes)
+        }
+        rows.append(
+            ResultRow(
+                "Post creation, same author, concurrent (at most 3,000)", concurrent, target: "p99 < 10 ms",
+                result: verdict((concurrent.p99 ?? .infinity) < 10 && concurrent.errors == 0)))
+        try await drain("after concurrent posts")
+    }
+
+    /// Waits until the fan-out queue is empty (at most two minutes); notes how long it took.
+    @discardableResult
+    private func drain(_ label: String) async throws -> Double {
+        let t0 = clock.now
+        while try await store.fanOutQueueStatus().depth > 0 {
+            if clock.now - t0 > .seconds(120) {
+                notes.append("Fan-out queue still not empty two minutes \(label).")
+                break
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let waited = (clock.now - t0).seconds
+        if waited > 1 { notes.append(String(format: "Fan-out queue took %.1f s to drain %@.", waited, label)) }
+        return waited
+    }
+
+    /// Up to `limit` followers of `userID`, newest follow first.
+    private func followerIDs(of userID: ID, limit: Int) async throws -> [ID] {
+        var ids: [ID] = []
+        var before: ID?
+        while ids.count < limit {
+            let want = min(1_000, limit - ids.count)
+            let page = try await store.followers(of: userID, before: before, limit: want)
+            ids += page.map(\.user.id)
+            guard page.count == want, let last = page.last else { break }
+            before = last.position
+        }
+        return ids
+    }
+
+    private func measureCelebrity() async throws {
+        let celebrity = biggestCelebrity
+        let ordinary = ordinaryAuthor
+        let celebrityFollowers = Int(load.followers[celebrity])
+        guard celebrityFollowers >= celebrityThreshold else {
+            notes.append("No account reached the celebrity threshold: the celebrity phase was skipped.")
+            return
+        }
+        phase("celebrity post (\(grouped(celebrityFollowers)) followers) vs ordinary post")
+        let celebrityToken = try await token(celebrity)
+        let ordinaryToken = try await token(ordinary)
+        var celebrityLatencies = Latencies()
+        var ordinaryLatencies = Latencies()
+        var lastCelebrityPost: String?
+        let deadline = clock.now + duration
+        var i = 0
+        while i < 200, clock.now < deadline {
+            for (isCelebrity, token) in [(true, celebrityToken), (false, ordinaryToken)] {
+                let t0 = clock.now
+                let created = await Self.createPost(http, token: token, tag: "\(isCelebrity ? "celebrity" : "ordinary") \(i)")
+                let spent = (clock.now - t0).nanoseconds
+                if isCelebrity {
+                    if let created { celebrityLatencies.nanos.append(spent); lastCelebrityPost = created.id } else { celebrityLatencies.errors += 1 }
+                } else {
+                    if created != nil { ordinaryLatencies.nanos.append(spent) } else { ordinaryLatencies.errors += 1 }
+                }
+            }
+            i += 1
+        }
+        let same =
+            (celebrityLatencies.p99 ?? .infinity) <= 1.25 * (ordinaryLatencies.p99 ?? 0) + 0.5
+            && (celebrityLatencies.p50 ?? .infinity) <= 1.25 * (ordinaryLatencies.p50 ?? 0) + 0.25
+        rows.append(
+            ResultRow(
+                "Celebrity post, author with \(grouped(celebrityFollowers)) followers (interleaved with the next row)", celebrityLatencies,
+                target: "same cost as any post", result: verdict(same && celebrityLatencies.errors == 0), showRate: false))
+        rows.append(
+            ResultRow(
+                "Ordinary post, author with \(grouped(Int(load.followers[ordinary]))) followers (interleaved)", ordinaryLatencies,
+                showRate: false))
+
+        // Is the newest celebrity post in its followers' next read? Warm readers and cold ones.
+        guard let postID = lastCelebrityPost else { return }
+        let followerList = try await followerIDs(of: graph.userID(celebrity), limit: 20_000)
+        let readerByID = Dictionary(readers.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        let warm = followerList.compactMap { readerByID[$0] }.prefix(50)
+        var cold: [Reader] = []
+        for id in followerList where readerByID[id] == nil && cold.count < 50 {
+            let index = Int((id >> 22) - graph.userBaseMillis)
+            cold.append(Reader(index: index, id: id, token: try await token(index)))
+        }
+        let sample = Array(warm) + cold
+        let http = self.http
+        let seen = try await LoadLoop.map(sample, width: 8) { reader -> Bool in
+            let reply = try await http.get("/api/v1/feeds/home?limit=20", token: reader.token)
+            return reply.ok && reply.contains(quoted: postID)
+        }
+        let count = seen.filter { $0 }.count
+        rows.append(
+            ResultRow(
+                "Celebrity post in the follower's next read (\(warm.count) warm + \(cold.count) cold followers)",
+                requests: "\(sample.count)", target: "every follower", result: "\(count)/\(sample.count) " + verdict(count == sample.count)))
+        try await drain("after the celebrity phase")
+    }
+
+    private func measureFollow() async throws {
+        phase("follow with backfill")
+        // Targets: the ordinary accounts with the most posts (backfill has something to copy).
+        let targets = (graph.celebrities..<graph.shape.users).sorted { (load.posts[$0], $1) > (load.posts[$1], $0) }.prefix(300).map {
+            graph.userID($0)
+        }
+        var random = SplitMix64(seed: graph.shape.seed, stream: 11, index: 0)
+        var pairs: [(token: String, target: ID)] = []
+        for reader in readers.prefix(800) {
+            var candidates = Set<ID>()
+            for _ in 0..<6 { candidates.insert(targets[random.next(below: targets.count)]) }
+            candidates.remove(reader.id)
+            let relations = try await store.relationships(viewerID: reader.id, otherIDs: Array(candidates))
+            for target in candidates.sorted() where relations[target]?.following != true {
+                pairs.append((reader.token, target))
+            }
+        }
+        guard !pairs.isEmpty else { return }
+        let http = self.http
+        let split = min(pairs.count / 4, 300)
+        let sequentialPairs = Array(pairs.prefix(split))
+        let concurrentPairs = Array(pairs.dropFirst(split))
+        let follow: @Sendable ((token: String, target: ID)) async -> Outcome = { pair in
+            do {
+                let reply = try await http.send(.PUT, "/api/v1/users/\(pair.target)/follow", token: pair.token)
+                return reply.ok ? .ok(bytes: reply.body.readableBytes) : .failed
+            } catch {
+                return .failed
+            }
+        }
+        let sequentialTicket = Ticket(limit: sequentialPairs.count)
+        let sequential = await LoadLoop.run(concurrency: 1, duration: duration) { _, _ in
+            guard let index = sequentialTicket.next() else { return .exhausted }
+            return await follow(sequentialPairs[index])
+        }
+        rows.append(
+            ResultRow(
+                "Follow with backfill (PUT /users/{id}/follow), one at a time", sequential, target: "p99 < 2 ms",
+                result: verdict((sequential.p99 ?? .infinity) < 2 && sequential.errors == 0)))
+        let concurrentTicket = Ticket(limit: concurrentPairs.count)
+        let concurrent = await LoadLoop.run(concurrency: connections, duration: duration) { _, _ in
+            guard let index = concurrentTicket.next() else { return .exhausted }
+            return await follow(concurrentPairs[index])
+        }
+        rows.append(
+            ResultRow(
+                "Follow with backfill, concurrent (\(grouped(concurrentPairs.count)) new follows available)", concurrent,
+                target: "p99 < 2 ms", result: verdict((concurrent.p99 ?? .infinity) < 2 && concurrent.errors == 0)))
+    }
+
+    // MARK: Fan-out
+
+    private func fanOutEntries() async throws -> Double {
+        prometheusValue(try await http.get("/metrics").text, name: "roost_fanout_entries_total")
+    }
+
+    /// Polls `reader`'s home first page until it holds `postID`; seconds since `start`, nil on timeout.
+    private static func waitVisible(
+        _ http: HTTPDriver, postID: String, token: String, since start: ContinuousClock.Instant, timeout: Duration = .seconds(10)
+    ) async -> Double? {
+        let clock = ContinuousClock()
+        while clock.now - start < timeout {
+            if let reply = try? await http.get("/api/v1/feeds/home?limit=20", token: token), reply.ok, reply.contains(quoted: postID) {
+                return (clock.now - start).seconds
+            }
+            try? await Task.sleep(for: .milliseconds(2))
+        }
+        return nil
+    }
+
+    private func measureFanOut() async throws {
+        // Authors: the ordinary accounts with the most followers (below the celebrity threshold).
+        let candidates = (graph.celebrities..<graph.shape.users).filter { Int(load.followers[$0]) < celebrityThreshold }
+            .sorted { (load.followers[$0], $1) > (load.followers[$1], $0) }
+        var authors: [(index: Int, token: String, follower: Reader)] = []
+        var audience = Set<ID>()
+        let audienceCap = 60_000
+        phase("fan-out: activating followers of the most followed ordinary accounts")
+        let t0 = clock.now
+        for index in candidates.prefix(8) where audience.count < audienceCap {
+            let followers = try await followerIDs(of: graph.userID(index), limit: 20_000)
+            guard let first = followers.first else { continue }
+            audience.formUnion(followers)
+            let followerIndex = Int((first >> 22) - graph.userBaseMillis)
+            authors.append((index, try await token(index), Reader(index: followerIndex, id: first, token: try await token(followerIndex))))
+        }
+        guard !authors.isEmpty else {
+            notes.append("No ordinary account has followers: the fan-out phase was skipped.")
+            return
+        }
+        // Fan-out writes only to timelines it maintains (readers active in the last 14 days).
+        // Mark every follower of these authors active, as if they had all read recently; their
+        // older history is not rebuilt (those timelines are only read by the lag probes).
+        let activeUntil = services.clock.now().addingTimeInterval(services.configuration.fanOut.inactiveAfter)
+        let store = self.store
+        _ = try await LoadLoop.map(Array(audience), width: 8) { id in
+            try await store.touchTimeline(userID: id, activeUntil: activeUntil)
+        }
+        let activation = (clock.now - t0).seconds
+        let meanFollowers = authors.map { Double(load.followers[$0.index]) }.reduce(0, +) / Double(authors.count)
+        facts.append((
+            "Fan-out audience",
+            "\(authors.count) authors with \(authors.map { grouped(Int(load.followers[$0.index])) }.joined(separator: ", ")) followers; "
+                + "\(grouped(audience.count)) distinct followers marked active in \(String(format: "%.1f", activation)) s (touchTimeline)"
+        ))
+
+        // Lag on an otherwise idle queue: one post at a time, a follower polls until it shows.
+        phase("fan-out lag, one post at a time")
+        let http = self.http
+        var idle = Latencies()
+        let deadline = clock.now + duration
+        var n = 0
+        while n < 100, clock.now < deadline {
+            let author = authors[n % authors.count]
+            let start = clock.now
+            if let created = await Self.createPost(http, token: author.token, tag: "lag \(n)"),
+                let lag = await Self.waitVisible(http, postID: created.id, token: author.follower.token, since: start)
+            {
+                idle.nanos.append(UInt64(lag * 1e9))
+            } else {
+                idle.errors += 1
+            }
+            n += 1
+        }
+        rows.append(
+            ResultRow(
+                "Fan-out lag, post → in a follower's first page, one post at a time (~\(grouped(Int(meanFollowers))) followers each)", idle,
+                target: "p99 < 1 s", result: verdict((idle.p99 ?? .infinity) < 1000 && idle.errors == 0), showRate: false))
+        try await drain("after the lag probes")
+
+        // Throughput: a burst of posts by these authors; entries written per second until the
+        // queue is empty. Some posts are followed by a probe measuring their lag under the burst.
+        let burst = max(16, min(400, Int(1_500_000 / max(1, meanFollowers))))
+        phase("fan-out burst: \(burst) posts")
+        let before = try await fanOutEntries()
+        let probes = Collector<Task<Double?, Never>>()
+        let probeEvery = max(1, burst / 16)
+        let burstStart = clock.now
+        let ticket = Ticket(limit: burst)
+        let authorList = authors.map { (token: $0.token, follower: $0.follower.token) }
+        let creation = await LoadLoop.run(concurrency: min(connections, 32), duration: .seconds(120)) { _, _ in
+            guard let k = ticket.next() else { return .exhausted }
+            let author = authorList[k % authorList.count]
+            let start = ContinuousClock.now
+            guard let created = await Self.createPost(http, token: author.token, tag: "burst \(k)") else { return .failed }
+            if k % probeEvery == 0 {
+                probes.append(Task { await Self.waitVisible(http, postID: created.id, token: author.follower, since: start, timeout: .seconds(60)) })
+            }
+            return .ok(bytes: created.bytes)
+        }
+        try await drain("after the burst")
+        let burstSeconds = (clock.now - burstStart).seconds
+        let entries = try await fanOutEntries() - before
+        var underBurst = Latencies()
+        for probe in probes.values {
+            if let lag = await probe.value { underBurst.nanos.append(UInt64(lag * 1e9)) } else { underBurst.errors += 1 }
+        }
+        let rate = entries / max(burstSeconds, 1e-9)
+        rows.append(
+            ResultRow(
+                "Fan-out throughput: \(creation.count) posts (\(creation.errors) failed) → \(grouped(Int(entries))) timeline entries in "
+                    + String(format: "%.2f s", burstSeconds),
+                connections: "\(creation.concurrency)", requests: grouped(creation.count), rate: "\(grouped(Int(rate))) entries/s",
+                target: "≥ 500,000 entries/s", result: verdict(rate >= 500_000)))
+        rows.append(
+            ResultRow(
+                "Fan-out lag under that burst (\(underBurst.count + underBurst.errors) probed posts)", underBurst, target: "p99 < 1 s",
+                result: verdict((underBurst.p99 ?? .infinity) < 1000 && underBurst.errors == 0), showRate: false))
+    }
+}
