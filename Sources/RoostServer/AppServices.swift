@@ -29,7 +29,7 @@ public struct AppServices: Sendable {
     func user(ref: String?) async throws -> User {
         guard let ref, !ref.isEmpty else { throw RoostError.notFound }
         if let id = Validation.id(ref), let user = try await store.user(id: id) { return user }
-        guard ref.utf8.count <= 30, let user = try await store.user(username: ref) else { throw RoostError.notFound }
+        guard (try? Validation.username(ref)) == ref, let user = try await store.user(username: ref) else { throw RoostError.notFound }
         return user
     }
 

@@ -55,7 +55,9 @@ struct AuthController {
 
     @Sendable func login(_ request: Request, context: RoostRequestContext) async throws -> Response {
         let body = try await JSONBody.decode(LoginRequest.self, from: request, context: context, limit: services.configuration.maxBodyBytes)
-        let credentials = body.login.count <= 254 ? try await services.store.credentials(login: body.login) : nil
+        // A login that could not be a username or an email is simply unknown (no store round trip).
+        let plausible = body.login.utf8.count <= 254 && !body.login.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+        let credentials = plausible ? try await services.store.credentials(login: body.login) : nil
         guard try await services.tokens.verifyPassword(body.password, hash: credentials?.passwordHash), let user = credentials?.user else {
             throw RoostError.unauthorized("wrong login or password")
         }

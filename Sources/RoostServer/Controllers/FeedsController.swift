@@ -67,7 +67,7 @@ struct FeedsController {
             return try JSONBody.response(
                 PageBody(
                     items: try await services.renderer.bodies(items, viewer: viewer, scores: scores),
-                    nextCursor: next.map { services.cursors.encode($0, scope: scope) }))
+                    nextCursor: next.map { services.cursors.encode($0, scope: query.scope) }))
         }
         // Past the ranked candidates: older posts, newest first, still with their scores shown.
         guard chronologicalAfter > 0 else { throw RoostError.invalidCursor }
@@ -80,7 +80,7 @@ struct FeedsController {
         return try JSONBody.response(
             PageBody(
                 items: try await services.renderer.bodies(page.items, viewer: viewer, scores: scores),
-                nextCursor: page.next.map { services.cursors.encode(.init(values: [0, 0, Int64($0)]), scope: scope) }))
+                nextCursor: page.next.map { services.cursors.encode(.init(values: [0, 0, Int64($0)]), scope: query.scope) }))
     }
 
     // MARK: Trending
@@ -127,7 +127,7 @@ struct FeedsController {
             if items.count < query.limit { index += batch.count }
         }
         let scores = Dictionary(snapshot.entries[offset..<index].map { ($0.postID, $0.breakdown) }, uniquingKeysWith: { a, _ in a })
-        let next = index < snapshot.entries.count ? services.cursors.encode(.init(values: [Int64(snapshot.id), Int64(index)]), scope: scope) : nil
+        let next = index < snapshot.entries.count ? services.cursors.encode(.init(values: [Int64(snapshot.id), Int64(index)]), scope: query.scope) : nil
         return try JSONBody.response(
             PageBody(items: try await services.renderer.bodies(items, viewer: viewer, scores: scores), nextCursor: next))
     }

@@ -202,8 +202,11 @@ struct PostsController {
     @Sendable func view(_ request: Request, context: RoostRequestContext) async throws -> Response {
         let post = try await services.renderer.visiblePost(try context.pathID(), to: context.viewer)
         let key = context.viewer.map { "u:\($0.userID)" } ?? "ip:\(context.remoteAddress ?? "unknown")"
-        _ = try await services.store.recordView(
+        if try await services.store.recordView(
             postID: post.id, viewerKey: key, now: services.clock.now(), window: services.configuration.viewWindow)
+        {
+            services.feeds.invalidate(post: post.id)
+        }
         return Response(status: .noContent)
     }
 
@@ -256,6 +259,13 @@ struct PostsController {
 
     // MARK: Idempotency
 
+    /// Sorted keys: a retry that has to re-render gets the same bytes as the first answer.
+    static var stableEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return encoder
+    }
+
     /// A valid header field name, so the initializer cannot fail.
     static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
 
@@ -269,7 +279,7 @@ struct PostsController {
 
     /// Answers a fresh create with 201 and records the body for the key's retries.
     private func respondOnce(key: IdempotencyKey?, render: () async throws -> some Encodable) async throws -> Response {
-        let bytes = Array(try JSONEncoder().encode(try await render()))
+        let bytes = Array(try Self.stableEncoder.encode(try await render()))
         if let key {
             try await services.store.saveIdempotentResponse(key, response: StoredResponse(status: 201, body: bytes))
         }
@@ -279,6 +289,6 @@ struct PostsController {
     /// Answers a retry: the recorded first response when there is one, else the resource as it is now.
     private func replay(_ stored: StoredResponse?, render: () async throws -> some Encodable) async throws -> Response {
         if let stored { return JSONBody.response(bytes: stored.body, status: HTTPResponse.Status(code: stored.status)) }
-        return JSONBody.response(bytes: Array(try JSONEncoder().encode(try await render())), status: .created)
+        return JSONBody.response(bytes: Array(try Self.stableEncoder.encode(try await render())), status: .created)
     }
 }

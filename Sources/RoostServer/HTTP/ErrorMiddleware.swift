@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 import RoostCore
 
 /// Turns every error into the contract's `{"error": {"code", "message", "field"}}` body.
@@ -31,6 +32,8 @@ struct ErrorMiddleware: RouterMiddleware {
                 context.logger.error("request failed", metadata: ["error": "\(error.status.code)"])
                 return Self.body(status: .internalServerError, code: "internal", message: "internal error", field: nil)
             }
+        } catch is NIOTooManyBytesError {
+            return Self.response(for: .payloadTooLarge)
         } catch is CancellationError {
             return Self.response(for: .unavailable("request cancelled"))
         } catch {

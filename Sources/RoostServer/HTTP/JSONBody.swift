@@ -13,6 +13,8 @@ enum JSONBody {
         let buffer: ByteBuffer
         do {
             buffer = try await request.collectBody(upTo: limit)
+        } catch is NIOTooManyBytesError {
+            throw RoostError.payloadTooLarge
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw RoostError.payloadTooLarge
         }

@@ -6,7 +6,8 @@ import RoostCore
 struct ListQuery: Sendable {
     var limit: Int
     var position: CursorCodec.Position?
-    var scope: String
+    /// The list's scope including the viewer: encode every next cursor with this.
+    let scope: String
 
     /// - Parameter scope: the list (endpoint, its subject and filters); the viewer is added here,
     ///   so every cursor is bound to the viewer it was issued to.
@@ -15,7 +16,7 @@ struct ListQuery: Sendable {
         self.limit = try PageLimit.parse(query.get("limit"))
         self.scope = "\(scope)|viewer=\(context.viewer?.userID ?? 0)"
         if let cursor = query.get("cursor"), !cursor.isEmpty {
-            self.position = try codec.decode(cursor, scope: scope)
+            self.position = try codec.decode(cursor, scope: self.scope)
         }
     }
 

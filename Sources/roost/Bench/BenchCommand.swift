@@ -108,7 +108,7 @@ struct Bench: AsyncParsableCommand {
                 writeStderr("bench failed: \(error)\n")
             }
             results.rows = session.rows
-            results.notes = session.notes
+            results.notes = session.notes + session.errorNotes()
             results.facts = session.facts
             results.memoryAfterBench = processMemory()
             try? await client.shutdown()

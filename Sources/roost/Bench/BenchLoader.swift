@@ -5,7 +5,7 @@ import RoostStorage
 /// A progress bar on stderr, redrawn in place with carriage returns (at most 10 times a second).
 struct ProgressBar {
     let label: String
-    let total: Int
+    var total: Int
     let started = ContinuousClock.now
     private var lastDraw = ContinuousClock.now - .seconds(1)
     private let isTerminal = isatty(STDERR_FILENO) != 0
@@ -134,7 +134,7 @@ struct BenchLoader {
                 return rows.count
             } progress: { bar.update($0) }
             report.followers = followers
-            bar = ProgressBar(label: "follows", total: written)
+            bar.total = written
             bar.finish(written)
             report.tables.append(.init(name: "follows", rows: written, seconds: (clock.now - t0).seconds))
         }

@@ -72,9 +72,12 @@ struct BenchShape: Sendable {
     var celebrities: Int
     var seed: UInt64
 
-    /// The server's celebrity threshold (10,000) from 20,000 users up; proportionally smaller below
-    /// (users / 10), so small smoke runs still exercise the pull-only path.
-    var celebrityThreshold: Int { users >= 20_000 ? FanOutPolicy().celebrityThreshold : max(10, users / 10) }
+    /// The server's celebrity threshold (10,000) from 20,000 users up; smaller below (a tenth of
+    /// the users, but well above the mean follower count), so small smoke runs still exercise the
+    /// pull-only path.
+    var celebrityThreshold: Int {
+        users >= 20_000 ? FanOutPolicy().celebrityThreshold : min(users / 2, max(users / 10, 3 * avgFollows))
+    }
     /// Followers of the "ordinary author" whose posts are timed (5,000 at full size).
     var ordinaryAuthorFollowers: Int { users >= 20_000 ? 5_000 : max(5, users / 20) }
     /// Scale of the data set relative to the default 100,000 users.
