@@ -33,10 +33,7 @@ struct FeedsController {
         let query = try ListQuery(request, context: context, codec: services.cursors, scope: scope)
         if algorithm == .chronological {
             let page = try await feeds.homePage(viewer: viewer, after: query.afterID, limit: query.limit, filter: filter, renderer: services.renderer)
-            return try JSONBody.response(
-                PageBody(
-                    items: try await services.renderer.bodies(page.items, viewer: viewer),
-                    nextCursor: query.cursor(after: page.next, codec: services.cursors)))
+            return try await services.renderer.page(page.items, viewer: viewer, nextCursor: query.cursor(after: page.next, codec: services.cursors))
         }
         let values = query.position?.values ?? []
         let (snapshotID, offset, chronologicalAfter) = (values.count == 3) ? (values[0], Int(values[1]), values[2]) : (0, 0, 0)
@@ -64,10 +61,8 @@ struct FeedsController {
                 next = .init(values: [0, 0, Int64(continuation)])
             }
             let scores = Dictionary(slice.map { ($0.postID, $0.breakdown) }, uniquingKeysWith: { a, _ in a })
-            return try JSONBody.response(
-                PageBody(
-                    items: try await services.renderer.bodies(items, viewer: viewer, scores: scores),
-                    nextCursor: next.map { services.cursors.encode($0, scope: query.scope) }))
+            return try await services.renderer.page(
+                items, viewer: viewer, scores: scores, nextCursor: next.map { services.cursors.encode($0, scope: query.scope) })
         }
         // Past the ranked candidates: older posts, newest first, still with their scores shown.
         guard chronologicalAfter > 0 else { throw RoostError.invalidCursor }
@@ -77,10 +72,9 @@ struct FeedsController {
         let scores = Dictionary(
             page.items.map { ($0.id, Ranking.breakdown($0, algorithm: algorithm, now: now, weights: services.configuration.ranking)) },
             uniquingKeysWith: { a, _ in a })
-        return try JSONBody.response(
-            PageBody(
-                items: try await services.renderer.bodies(page.items, viewer: viewer, scores: scores),
-                nextCursor: page.next.map { services.cursors.encode(.init(values: [0, 0, Int64($0)]), scope: query.scope) }))
+        return try await services.renderer.page(
+            page.items, viewer: viewer, scores: scores,
+            nextCursor: page.next.map { services.cursors.encode(.init(values: [0, 0, Int64($0)]), scope: query.scope) })
     }
 
     // MARK: Trending
@@ -128,8 +122,7 @@ struct FeedsController {
         }
         let scores = Dictionary(snapshot.entries[offset..<index].map { ($0.postID, $0.breakdown) }, uniquingKeysWith: { a, _ in a })
         let next = index < snapshot.entries.count ? services.cursors.encode(.init(values: [Int64(snapshot.id), Int64(index)]), scope: query.scope) : nil
-        return try JSONBody.response(
-            PageBody(items: try await services.renderer.bodies(items, viewer: viewer, scores: scores), nextCursor: next))
+        return try await services.renderer.page(items, viewer: viewer, scores: scores, nextCursor: next)
     }
 
     @Sendable func recent(_ request: Request, context: RoostRequestContext) async throws -> Response {
@@ -139,7 +132,7 @@ struct FeedsController {
         let rows = try await services.store.recentPublicPosts(before: query.afterID, limit: query.limit + 1, filter: filter)
         let items = Array(rows.prefix(query.limit))
         let next = rows.count > query.limit ? query.cursor(after: items.last?.id, codec: services.cursors) : nil
-        return try JSONBody.response(PageBody(items: try await services.renderer.bodies(items, viewer: context.viewer), nextCursor: next))
+        return try await services.renderer.page(items, viewer: context.viewer, nextCursor: next)
     }
 
     @Sendable func userPosts(_ request: Request, context: RoostRequestContext) async throws -> Response {
@@ -152,9 +145,6 @@ struct FeedsController {
             limit: query.limit, after: query.afterID, id: \.id,
             fetch: { before, count in try await services.store.postsByAuthor(author.id, before: before, limit: count, filter: filter) },
             keep: { batch in try await services.renderer.visible(batch, to: viewer) })
-        return try JSONBody.response(
-            PageBody(
-                items: try await services.renderer.bodies(page.items, viewer: viewer),
-                nextCursor: query.cursor(after: page.next, codec: services.cursors)))
+        return try await services.renderer.page(page.items, viewer: viewer, nextCursor: query.cursor(after: page.next, codec: services.cursors))
     }
 }

@@ -14,6 +14,8 @@ public final class FeedEngine: Sendable {
     let ids: IDGenerator
     let posts: TTLCache<ID, Post>
     let users: TTLCache<ID, User>
+    /// Each post's encoded JSON without the per-viewer parts (see `PostRenderer.page`).
+    let postJSON: TTLCache<ID, [UInt8]>
     /// The newest trending snapshot id per window, refreshed by maintenance.
     let trendingSnapshots = Mutex<[String: ID]>([:])
     private let rebuilds = Counter(label: RoostMetrics.timelineRebuilds)
@@ -27,6 +29,7 @@ public final class FeedEngine: Sendable {
         self.ids = ids
         self.posts = TTLCache(name: "posts", ttl: configuration.cacheTTL, capacity: 200_000)
         self.users = TTLCache(name: "users", ttl: configuration.cacheTTL * 3, capacity: 100_000)
+        self.postJSON = TTLCache(name: "post_json", ttl: configuration.cacheTTL, capacity: 200_000)
     }
 
     var policy: FanOutPolicy { configuration.fanOut }
@@ -42,7 +45,10 @@ public final class FeedEngine: Sendable {
     }
 
     /// Forget what this node cached about a post it just changed.
-    func invalidate(post id: ID) { posts.invalidate(id) }
+    func invalidate(post id: ID) {
+        posts.invalidate(id)
+        postJSON.invalidate(id)
+    }
     func invalidate(user id: ID) { users.invalidate(id) }
 
     // MARK: Home timeline (chronological candidates)

@@ -1,4 +1,5 @@
 import Foundation
+import Hummingbird
 import RoostCore
 import RoostStorage
 
@@ -47,6 +48,60 @@ struct PostRenderer: Sendable {
                     ScoreReasons(recency: $0.recency, engagement: $0.engagement, affinity: $0.affinity, organization: $0.organization)
                 })
         }
+    }
+
+    /// A page of posts as the response bytes. Each post's JSON (everything but the per-viewer
+    /// parts) is encoded once and cached; a page is those fragments spliced with the viewer's
+    /// flags and scores. Re-encoding every post on every feed read was the hot path's main cost.
+    func page(_ posts: [Post], viewer: Viewer?, scores: [ID: ScoreBreakdown] = [:], nextCursor: String?) async throws -> Response {
+        var fragments: [ID: [UInt8]] = [:]
+        var flagMap: [ID: ViewerPostFlags] = [:]
+        if !posts.isEmpty {
+            let byID = Dictionary(posts.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            async let flags: [ID: ViewerPostFlags] =
+                if let viewer { store.viewerFlags(userID: viewer.userID, postIDs: posts.map(\.id)) } else { [:] }
+            fragments = try await feeds.postJSON.values(for: posts.map(\.id)) { [feeds] missing in
+                let authors = try await feeds.users(Array(Set(missing.compactMap { byID[$0]?.authorID })))
+                var encoded: [ID: [UInt8]] = [:]
+                let encoder = JSONEncoder()
+                for id in missing {
+                    guard let post = byID[id] else { continue }
+                    let author = authors[post.authorID].map { AuthorBody(user: $0) } ?? .missing(post.authorID)
+                    var bytes = Array(try encoder.encode(PostBody(post: post, author: author, flags: nil)))
+                    bytes.removeLast()  // the closing brace: viewer parts are appended per request
+                    encoded[id] = bytes
+                }
+                return encoded
+            }
+            flagMap = try await flags
+        }
+        var out: [UInt8] = []
+        out.reserveCapacity(fragments.values.reduce(64) { $0 + $1.count + 40 })
+        out += Array(#"{"items":["#.utf8)
+        var first = true
+        for post in posts {
+            guard let fragment = fragments[post.id] else { continue }
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            out += fragment
+            let flags = flagMap[post.id] ?? ViewerPostFlags()
+            out += Array(#","viewer":{"liked":\#(flags.liked),"shared":\#(flags.shared)}"#.utf8)
+            if let b = scores[post.id] {
+                out += Array(
+                    #","score":\#(Self.number(b.score)),"reasons":{"recency":\#(Self.number(b.recency)),"engagement":\#(Self.number(b.engagement)),"affinity":\#(Self.number(b.affinity)),"organization":\#(Self.number(b.organization))}"#
+                        .utf8)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        // Cursors are base64url: nothing in them needs escaping.
+        let cursor = nextCursor.map { "\"\($0)\"" } ?? "null"
+        out += Array(#"],"next_cursor":\#(cursor),"has_more":\#(nextCursor != nil)}"#.utf8)
+        return JSONBody.response(bytes: out, status: .ok)
+    }
+
+    /// A JSON number; scores are finite by construction, but never emit NaN or infinity.
+    static func number(_ value: Double) -> String {
+        value.isFinite ? "\(value)" : "0"
     }
 
     func body(_ post: Post, viewer: Viewer?) async throws -> PostBody {

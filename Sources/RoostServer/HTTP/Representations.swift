@@ -81,8 +81,8 @@ public struct ScoreReasons: Sendable, Equatable, Encodable {
 struct PostBody: Encodable, Sendable {
     var post: Post
     var author: AuthorBody
-    /// nil for anonymous viewers: the `viewer` object is then all false.
-    var flags: ViewerPostFlags
+    /// The viewer's like/share flags; nil leaves the `viewer` key out (cached fragments add it per viewer).
+    var flags: ViewerPostFlags?
     var score: Double?
     var reasons: ScoreReasons?
 
@@ -114,7 +114,7 @@ struct PostBody: Encodable, Sendable {
         try c.encode(post.moderationStatus, forKey: .moderationStatus)
         try c.encode(Timestamp.format(post.createdAt), forKey: .createdAt)
         try c.encode(Timestamp.format(post.updatedAt), forKey: .updatedAt)
-        try c.encode(["liked": flags.liked, "shared": flags.shared], forKey: .viewer)
+        if let flags { try c.encode(["liked": flags.liked, "shared": flags.shared], forKey: .viewer) }
         if let score { try c.encode(score, forKey: .score) }
         if let reasons { try c.encode(reasons, forKey: .reasons) }
     }
