@@ -13,6 +13,8 @@ public struct AppServices: Sendable {
     let cursors: CursorCodec
     let renderer: PostRenderer
     public let feeds: FeedEngine
+    /// Committed changes for streams and notifications.
+    public let events: EventBus
 
     public init(configuration: RoostConfiguration, store: any RoostStore, clock: any RoostClock = SystemClock()) async {
         self.configuration = configuration
@@ -23,6 +25,7 @@ public struct AppServices: Sendable {
         self.cursors = CursorCodec(secret: Array(configuration.jwtSecret.utf8))
         self.feeds = FeedEngine(store: store, configuration: configuration, clock: clock, ids: ids)
         self.renderer = PostRenderer(store: store, feeds: feeds)
+        self.events = EventBus()
     }
 
     /// A user by numeric id or by username (an all-digit username is tried after the id); 404 otherwise.

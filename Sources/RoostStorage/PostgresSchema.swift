@@ -19,7 +19,9 @@ enum PostgresSchema {
     static let usernameConstraint = "users_username_lower_key"
     static let emailConstraint = "users_email_lower_key"
 
-    static let migrations: [Migration] = [
+    static let migrations: [Migration] = core + [notifications, safety]
+
+    static let core: [Migration] = [
         Migration(
             version: 1,
             statements: [

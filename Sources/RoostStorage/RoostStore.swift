@@ -54,7 +54,7 @@ public struct ListedUser: Sendable {
 /// Implementations keep counters exact under concurrency (each change and its counter update in
 /// one transaction), make acknowledged writes durable before returning, and report a broken
 /// unique constraint as `RoostError.conflict` rather than a driver error.
-public protocol RoostStore: FeedStore {
+public protocol RoostStore: FeedStore, NotificationStore, SafetyStore {
     /// Creates tables or brings them up to the newest version. Safe to call on every start.
     func migrate() async throws
     /// Throws unless the database answers (`/ready`).

@@ -6,7 +6,9 @@ enum SQLiteSchema {
         var sql: String
     }
 
-    static let migrations: [Migration] = [
+    static let migrations: [Migration] = core + [notifications, safety]
+
+    static let core: [Migration] = [
         Migration(
             version: 1,
             sql: """

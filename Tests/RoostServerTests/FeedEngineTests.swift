@@ -42,6 +42,16 @@ struct FeedEngineTests {
             #expect(try await Self.homeIDs(api, stranger).isEmpty)
             let status = try await api.services.store.fanOutQueueStatus()
             #expect(status.depth == 0)
+
+            // Feed pages are spliced from cached JSON: the viewer's flags and fresh counts still show.
+            _ = try await api.put("/posts/\(id)/like", token: reader.access)
+            let page = try await api.get("/feeds/home", token: reader.access)
+            #expect(page.body["items"]?[0]?["viewer"] == ["liked": true, "shared": false])
+            #expect(page.body["items"]?[0]?["like_count"]?.int == 1)
+            #expect(page.body["items"]?[0]?["author"]?["username"]?.string == "writer")
+            let seenByAuthor = try await api.get("/feeds/home", token: author.access)
+            #expect(seenByAuthor.body["items"]?[0]?["viewer"] == ["liked": false, "shared": false])
+            #expect(seenByAuthor.body["has_more"] == false && seenByAuthor.body["next_cursor"] == .null)
         }
     }
 

@@ -98,6 +98,7 @@ struct PostsController {
         switch try await services.store.createPost(post, idempotency: key, now: now, policy: services.configuration.fanOut) {
         case .created(let stored):
             services.feeds.fanOutWakeUp.notifyAll()
+            services.events.publish(.postCreated(stored))
             services.feeds.invalidate(user: viewer.userID)
             return try await respondOnce(key: key) { try await services.renderer.body(stored, viewer: viewer) }
         case .replay(let id, let response):
@@ -144,6 +145,7 @@ struct PostsController {
         guard try await mayModerate(post.authorID, viewer) else { throw RoostError.forbidden("only the author or a moderator can delete a post") }
         _ = try await services.store.deletePost(id: post.id)
         services.feeds.invalidate(post: post.id)
+        services.events.publish(.postDeleted(postID: post.id, authorID: post.authorID))
         services.feeds.invalidate(user: post.authorID)
         services.feeds.fanOutWakeUp.notifyAll()
         return Response(status: .noContent)
@@ -180,6 +182,10 @@ struct PostsController {
         let post = try await services.renderer.visiblePost(try context.pathID(), to: viewer)
         let result = try await services.store.like(userID: viewer.userID, postID: post.id, now: services.clock.now())
         services.feeds.invalidate(post: post.id)
+        if result.changed {
+            services.events.publish(.liked(userID: viewer.userID, post: post))
+            publishCounts(post, likes: result.count)
+        }
         return try JSONBody.response(LikeState(liked: true, likeCount: result.count))
     }
 
@@ -188,6 +194,7 @@ struct PostsController {
         let post = try await services.renderer.visiblePost(try context.pathID(), to: viewer)
         let result = try await services.store.unlike(userID: viewer.userID, postID: post.id)
         services.feeds.invalidate(post: post.id)
+        if result.changed { publishCounts(post, likes: result.count) }
         return try JSONBody.response(LikeState(liked: false, likeCount: result.count))
     }
 
@@ -196,6 +203,10 @@ struct PostsController {
         let post = try await services.renderer.visiblePost(try context.pathID(), to: viewer)
         let result = try await services.store.share(userID: viewer.userID, postID: post.id, now: services.clock.now())
         services.feeds.invalidate(post: post.id)
+        if result.changed {
+            services.events.publish(.shared(userID: viewer.userID, post: post))
+            publishCounts(post, shares: result.count)
+        }
         return try JSONBody.response(ShareState(shared: true, shareCount: result.count))
     }
 
@@ -208,6 +219,14 @@ struct PostsController {
             services.feeds.invalidate(post: post.id)
         }
         return Response(status: .noContent)
+    }
+
+    /// Announces a post's new counts; the parts not given are as the post was last read.
+    private func publishCounts(_ post: Post, likes: Int? = nil, comments: Int? = nil, shares: Int? = nil) {
+        services.events.publish(
+            .postCounts(
+                postID: post.id, likeCount: likes ?? post.likeCount, commentCount: comments ?? post.commentCount,
+                shareCount: shares ?? post.shareCount))
     }
 
     // MARK: Comments
@@ -225,6 +244,8 @@ struct PostsController {
         switch try await services.store.createComment(comment, idempotency: key, now: now) {
         case .created(let stored):
             services.feeds.invalidate(post: post.id)
+            services.events.publish(.commented(stored, post: post))
+            publishCounts(post, comments: post.commentCount + 1)
             return try await respondOnce(key: key) { try await services.renderer.commentBodies([stored])[0] }
         case .replay(let id, let response):
             return try await replay(response) {

@@ -92,9 +92,10 @@ struct UsersController {
             throw RoostError.validation(field: nil, message: "you cannot follow yourself")
         }
         let now = services.clock.now()
-        _ = try await services.store.follow(
+        let isNew = try await services.store.follow(
             followerID: viewer.userID, followeeID: target.id, id: services.ids.next(now: now), now: now,
             backfill: services.configuration.fanOut.backfillCount)
+        if isNew { services.events.publish(.followed(followerID: viewer.userID, followeeID: target.id)) }
         services.feeds.invalidate(user: viewer.userID)
         services.feeds.invalidate(user: target.id)
         return try JSONBody.response(FollowState(following: true))

@@ -78,6 +78,31 @@ final class BenchSession {
         try await measureCelebrity()
         try await measureFollow()
         try await measureFanOut()
+        notes += methodNotes()
+    }
+
+    /// How to read the table.
+    private func methodNotes() -> [String] {
+        var notes = [
+            "Every phase runs \(Int(duration.seconds)) s (or until its bounded work list ends) with the connections shown, each "
+                + "connection sending its next request when the previous answer is complete (closed loop, HTTP/1.1 keep-alive). "
+                + "Percentiles are exact (all latencies sorted), in milliseconds from sending the request to the end of the body.",
+            "The ceiling route `GET /bench/ceiling` is added to the router `buildRouter(services:)` returns, so it passes the same "
+                + "middleware (metrics, security headers, errors, logging) but no authentication, and answers a pre-encoded body as "
+                + "large as the median real first page.",
+            "Readers get access tokens from `AppServices.operatorToken(username:)`. Their first read rebuilds the timeline by pull "
+                + "(imported users have none); that warm-up is the first row. The later home rows read maintained timelines.",
+            "Fan-out lag is measured from sending `POST /posts` to the end of the first home-page read of a follower that contains "
+                + "the post (polled every 2 ms one post at a time, every 50 ms during the burst). Throughput is "
+                + "`roost_fanout_entries_total` (from `/metrics`) gained between the first post of the burst and an empty queue.",
+        ]
+        if graph.shape.users < 20_000 {
+            notes.append(
+                "Below 20,000 users the celebrity threshold is scaled down to \(grouped(celebrityThreshold)) followers (server "
+                    + "configuration `fanOut.celebrityThreshold`), and the ordinary author is the one closest to "
+                    + "\(grouped(graph.shape.ordinaryAuthorFollowers)) followers.")
+        }
+        return notes
     }
 
     /// Notes naming the first failure of every phase that had one.
