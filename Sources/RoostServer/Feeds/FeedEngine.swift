@@ -55,22 +55,29 @@ public final class FeedEngine: Sendable {
 
     /// Makes sure fan-out maintains the viewer's timeline: a returning (inactive) user gets it
     /// rebuilt by pull before the read, so the first page is never empty or partial.
-    func ensureTimeline(userID: ID) async throws {
+    /// Returns the timeline's state as the read should use it.
+    @discardableResult
+    func ensureTimeline(userID: ID) async throws -> TimelineState {
         let now = clock.now()
         let state = try await store.timelineState(userID: userID)
         let activeUntil = now.addingTimeInterval(policy.inactiveAfter)
         if state.activeUntil <= now {
             try await store.rebuildTimeline(userID: userID, activeUntil: activeUntil, policy: policy)
             rebuilds.increment()
+            return try await store.timelineState(userID: userID)
         } else if state.activeUntil < activeUntil.addingTimeInterval(-24 * 3600) {
             // Extend at most once a day per reader: one cheap write instead of one per read.
             try await store.touchTimeline(userID: userID, activeUntil: activeUntil)
         }
+        return state
     }
 
     /// Newest-first post ids of the viewer's home feed strictly older than `before`.
-    func homeCandidates(userID: ID, before: ID?, limit: Int) async throws -> [ID] {
-        let state = try await store.timelineState(userID: userID)
+    /// - Parameter known: the timeline state when the caller already read it.
+    func homeCandidates(userID: ID, before: ID?, limit: Int, known: TimelineState? = nil) async throws -> [ID] {
+        var state = known
+        if state == nil { state = try await store.timelineState(userID: userID) }
+        guard let state else { return [] }
         // Entries past retention are removed by maintenance: below that horizon, pull.
         let floor = max(state.floor, IDGenerator.lowerBound(for: clock.now().addingTimeInterval(-policy.retention)))
         var ids: [ID] = []
@@ -92,10 +99,10 @@ public final class FeedEngine: Sendable {
     func homePage(viewer: Viewer, after: ID?, limit: Int, filter: FeedFilter, renderer: PostRenderer) async throws
         -> KeysetPaging.Result<Post>
     {
-        if after == nil { try await ensureTimeline(userID: viewer.userID) }
+        let state = after == nil ? try await ensureTimeline(userID: viewer.userID) : try await store.timelineState(userID: viewer.userID)
         return try await KeysetPaging.collect(
             limit: limit, after: after, candidateID: { $0 }, itemID: { $0.id },
-            fetch: { before, count in try await homeCandidates(userID: viewer.userID, before: before, limit: count) },
+            fetch: { before, count in try await homeCandidates(userID: viewer.userID, before: before, limit: count, known: state) },
             keep: { batch in
                 let found = try await posts(batch)
                 let candidates = batch.compactMap { found[$0] }.filter(filter.matches)
@@ -110,10 +117,10 @@ public final class FeedEngine: Sendable {
     func rankHome(viewer: Viewer, algorithm: FeedAlgorithm, filter: FeedFilter, scope: String, renderer: PostRenderer) async throws
         -> RankedSnapshot
     {
-        try await ensureTimeline(userID: viewer.userID)
+        let state = try await ensureTimeline(userID: viewer.userID)
         let page = try await KeysetPaging.collect(
             limit: configuration.rankedCandidates, after: nil, maxRounds: 4, candidateID: { $0 }, itemID: { $0.id },
-            fetch: { before, count in try await homeCandidates(userID: viewer.userID, before: before, limit: count) },
+            fetch: { before, count in try await homeCandidates(userID: viewer.userID, before: before, limit: count, known: state) },
             keep: { batch in
                 let found = try await posts(batch)
                 return try await renderer.visible(batch.compactMap { found[$0] }.filter(filter.matches), to: viewer)
