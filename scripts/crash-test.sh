@@ -39,11 +39,12 @@ for i in 1 2 3 4 5; do
   [ "$CODE" = 201 ] || { echo "post failed: $RESPONSE"; exit 1; }
   ids+=("$(head -n1 <<<"$RESPONSE" | json "['id']")")
 done
-kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+kill -9 "$PID"; { wait "$PID"; } 2>/dev/null || true; PID=""
 
 start
 for id in "${ids[@]}"; do
   CODE=$(curl -sS -o /dev/null -w '%{http_code}' "$BASE/api/v1/posts/$id")
   [ "$CODE" = 200 ] || { echo "FAIL: post $id lost after kill -9 (HTTP $CODE)"; exit 1; }
 done
-echo "crash test passed (${DB:+postgres}${DB:-sqlite}): ${#ids[@]} acknowledged posts survived kill -9"
+BACKEND=sqlite; [ -n "$DB" ] && BACKEND=postgres
+echo "crash test passed ($BACKEND): ${#ids[@]} acknowledged posts survived kill -9"
