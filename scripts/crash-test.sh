@@ -12,7 +12,7 @@ BASE="http://127.0.0.1:$PORT"
 ARGS=(serve --host 127.0.0.1 --port "$PORT" --data-dir "$DATA" --bcrypt-cost 4 --log-level warning)
 [ -n "$DB" ] && ARGS+=(--database "$DB")
 PID=""
-cleanup() { [ -n "$PID" ] && kill -9 "$PID" 2>/dev/null || true; rm -rf "$DATA"; }
+cleanup() { if [ -n "$PID" ]; then { kill -9 "$PID" && wait "$PID"; } 2>/dev/null || true; fi; rm -rf "$DATA"; }
 trap cleanup EXIT
 
 start() {
