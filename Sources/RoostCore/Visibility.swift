@@ -28,13 +28,31 @@ public enum PostVisibilityRule {
         if isAuthor { return true }
         switch post.visibility {
         case .public: return true
-        case .followers: return context.followsAuthor
-        case .organization: return context.isOrganizationMember
+        case .followers: return context.viewer != nil && context.followsAuthor
+        case .organization: return context.viewer != nil && context.isOrganizationMember
         }
     }
 
     /// Whether the rule needs the follow relation for this post (saves a query for public posts).
     public static func needsFollowCheck(_ post: Post, viewer: Viewer?) -> Bool {
         post.visibility == .followers && viewer != nil && viewer?.userID != post.authorID
+    }
+
+    /// Whether the rule needs the viewer's organizations for this post.
+    public static func needsOrganizationCheck(_ post: Post, viewer: Viewer?) -> Bool {
+        post.visibility == .organization && viewer != nil && viewer?.userID != post.authorID
+    }
+
+    /// The rule over a batch, given what the viewer relates to: the authors they follow and the
+    /// organizations they effectively belong to (a sub-organization's members belong to its
+    /// ancestors too; see `OrganizationRules`). Order is kept.
+    public static func filter(_ posts: [Post], viewer: Viewer?, followedAuthors: Set<ID>, organizations: Set<ID>) -> [Post] {
+        posts.filter { post in
+            canSee(
+                post,
+                Context(
+                    viewer: viewer, followsAuthor: followedAuthors.contains(post.authorID),
+                    isOrganizationMember: post.organizationID.map { organizations.contains($0) } ?? false))
+        }
     }
 }

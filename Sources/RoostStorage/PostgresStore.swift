@@ -156,14 +156,14 @@ public final class PostgresStore: RoostStore {
     /// Runs one statement on any pooled connection and reads all its rows, which also hands the
     /// connection back to the pool.
     @discardableResult
-    private func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
         try await client.query(query, logger: logger).collect()
     }
 
     /// Runs one statement inside a transaction; rows are read to the end so the next statement on
     /// the connection does not queue behind an unfinished result.
     @discardableResult
-    private func rows(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [PostgresRow] {
+    func rows(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [PostgresRow] {
         try await connection.query(query, logger: logger).collect()
     }
 
@@ -173,7 +173,7 @@ public final class PostgresStore: RoostStore {
     ///
     /// Hand-rolled instead of `PostgresClient.withTransaction` so a `RoostError` thrown by the body
     /// reaches the caller as itself rather than wrapped in `PostgresTransactionError`.
-    private func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         var attempt = 1
         while true {
             do {
@@ -210,12 +210,12 @@ public final class PostgresStore: RoostStore {
 
     /// Keyset upper bound: nil means "from the newest"; an id beyond the signed range (never
     /// issued) bounds nothing.
-    private static func upper(_ before: ID?) -> Int64 {
+    static func upper(_ before: ID?) -> Int64 {
         before.map { Int64(clamping: $0) } ?? Int64.max
     }
 
     /// `LIMIT NULL` is PostgreSQL's "no limit", matching SQLite's reading of a negative limit.
-    private static func limitValue(_ limit: Int) -> Int64? {
+    static func limitValue(_ limit: Int) -> Int64? {
         limit < 0 ? nil : Int64(limit)
     }
 
@@ -703,7 +703,7 @@ public final class PostgresStore: RoostStore {
     }
 
     /// Appends `AND …` conditions for a feed filter; values are bound, only placeholders are spliced.
-    private static func appendFilter(_ filter: FeedFilter, to query: inout PostgresQuery) {
+    static func appendFilter(_ filter: FeedFilter, to query: inout PostgresQuery) {
         if let assetType = filter.assetType {
             query.binds.append(assetType)
             query.sql += " AND asset_type = $\(query.binds.count)"
@@ -714,7 +714,7 @@ public final class PostgresStore: RoostStore {
         }
     }
 
-    private static func appendNewestFirst(limit: Int, to query: inout PostgresQuery) {
+    static func appendNewestFirst(limit: Int, to query: inout PostgresQuery) {
         query.binds.append(limitValue(limit))
         query.sql += " ORDER BY id DESC LIMIT $\(query.binds.count)"
     }
@@ -1047,7 +1047,7 @@ extension PostgresStore {
     }
 
     /// Data-modifying CTEs report how many rows they touched through a trailing `count(*)`.
-    private func count(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Int {
+    func count(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Int {
         try await rows(query, on: connection).first.map { try $0.decode(Int.self) } ?? 0
     }
 
@@ -1344,9 +1344,9 @@ private struct BulkInsert {
 extension UInt64 {
     /// A Roost id as stored: its bit pattern in a signed BIGINT (ids never use the top bit, and an
     /// out-of-range id from a URL simply matches nothing instead of trapping).
-    fileprivate var pgBits: Int64 { Int64(bitPattern: self) }
+    var pgBits: Int64 { Int64(bitPattern: self) }
 }
 
 extension Int64 {
-    fileprivate var roostID: ID { ID(bitPattern: self) }
+    var roostID: ID { ID(bitPattern: self) }
 }
