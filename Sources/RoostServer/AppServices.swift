@@ -15,6 +15,10 @@ public struct AppServices: Sendable {
     public let feeds: FeedEngine
     /// Committed changes for streams and notifications.
     public let events: EventBus
+    /// Moderation of new and edited posts, and decisions that take effect everywhere.
+    let moderation: ModerationService
+    /// This node's rate-limit counters (see `RateLimiter` for the multi-node story).
+    let rateLimiter: RateLimiter
 
     public init(configuration: RoostConfiguration, store: any RoostStore, clock: any RoostClock = SystemClock()) async {
         self.configuration = configuration
@@ -26,7 +30,13 @@ public struct AppServices: Sendable {
         self.feeds = FeedEngine(store: store, configuration: configuration, clock: clock, ids: ids)
         self.renderer = PostRenderer(store: store, feeds: feeds)
         self.events = EventBus()
+        self.moderation = ModerationService(
+            store: store, clock: clock, ids: ids, policy: configuration.moderation, feeds: feeds, events: events)
+        self.rateLimiter = RateLimiter(clock: clock)
     }
+
+    /// Failed-login limits per account and per client address.
+    var loginThrottle: LoginThrottle { LoginThrottle(limiter: rateLimiter, policy: configuration.rateLimits) }
 
     /// A user by numeric id or by username (an all-digit username is tried after the id); 404 otherwise.
     func user(ref: String?) async throws -> User {

@@ -25,14 +25,18 @@ public func buildRouter(services: AppServices) -> Router<RoostRequestContext> {
     router.add(middleware: MetricsMiddleware())
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: ErrorMiddleware())
-    router.add(middleware: LogRequestsMiddleware(.debug))
+    router.add(middleware: RequestLogMiddleware(level: .debug))
     HealthController(services: services, metrics: RoostMetrics.registry).addRoutes(to: router)
 
     let api = router.group("api/v1").add(middleware: AuthenticationMiddleware(tokens: services.tokens))
+        .add(middleware: RateLimitMiddleware(limiter: services.rateLimiter, policy: services.configuration.rateLimits))
     AuthController(services: services).addRoutes(to: api)
     UsersController(services: services).addRoutes(to: api)
     PostsController(services: services).addRoutes(to: api)
     FeedsController(services: services).addRoutes(to: api)
+    OrganizationsController(services: services).addRoutes(to: api)
+    ModerationController(services: services).addRoutes(to: api)
+    SearchController(services: services).addRoutes(to: api)
     return router
 }
 

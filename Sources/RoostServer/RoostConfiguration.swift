@@ -35,6 +35,13 @@ public struct RoostConfiguration: Sendable {
     public var maintenanceInterval: Duration = .seconds(30)
     /// Candidates ranked for the first page of a ranked home feed.
     public var rankedCandidates = 300
+    /// Rate limits per user and per client address; `enabled = false` (`--rate-limits off`) for
+    /// benchmarks and load tests.
+    public var rateLimits = RateLimitPolicy()
+    /// Thresholds of the automatic moderation of new posts (banned terms, links, shouting, …).
+    public var moderation = ModerationPolicy()
+    /// Matches a search ranks and pages through (the best ones the viewer may see).
+    public var searchCandidates = 500
 
     public init() {}
 

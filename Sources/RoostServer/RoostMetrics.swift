@@ -21,6 +21,16 @@ public enum RoostMetrics {
     /// Maintenance runs by `task` (counter) and entries they removed (counter).
     static let maintenanceRuns = "roost_maintenance_runs_total"
     static let maintenanceRemoved = "roost_maintenance_removed_total"
+    /// Requests refused by a rate limit, by `category` (counter).
+    static let rateLimited = "roost_rate_limited_total"
+    /// New posts by the moderation pipeline's verdict, by `status` (counter).
+    static let moderationVerdicts = "roost_moderation_verdicts_total"
+    /// Moderation decisions on posts, by `action` and `by` (`auto`, `moderator`) (counter).
+    static let moderationDecisions = "roost_moderation_decisions_total"
+    /// Reports filed, by `kind` (`post`, `comment`, `user`) (counter).
+    static let reportsFiled = "roost_reports_filed_total"
+    /// Searches, by `type` (`posts`, `users`) (counter).
+    static let searchQueries = "roost_search_queries_total"
 
     /// One registry per process: swift-metrics can be bootstrapped only once, so servers started
     /// by tests in the same process share it.

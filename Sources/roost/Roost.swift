@@ -28,6 +28,14 @@ struct ServerOptions: ParsableArguments {
     var logLevel: String?
     @Option(name: .customLong("bcrypt-cost"), help: "bcrypt cost factor, 4-31 (ROOST_BCRYPT_COST).")
     var bcryptCost: UInt8?
+    @Option(name: .customLong("rate-limits"), help: "on (default) or off: off disables every rate limit, for benchmarks and load tests (ROOST_RATE_LIMITS).")
+    var rateLimits: String?
+    @Option(
+        name: .customLong("rate-limit"),
+        help: "Override one limit, NAME=COUNT/SECONDS, e.g. posts=20/3600; repeatable (ROOST_RATE_LIMIT, comma-separated).")
+    var rateLimitOverrides: [String] = []
+    @Option(name: .customLong("banned-terms"), help: "File of banned words or phrases, one per line, # comments (ROOST_BANNED_TERMS).")
+    var bannedTerms: String?
 
     func configuration() throws -> RoostConfiguration {
         let env = ProcessInfo.processInfo.environment
@@ -44,10 +52,35 @@ struct ServerOptions: ParsableArguments {
             guard (4...31).contains(cost) else { throw ValidationError("bcrypt cost must be 4-31") }
             configuration.bcryptCost = cost
         }
+        try applySafety(to: &configuration, env: env)
         configuration.jwtSecret =
             try jwtSecret ?? env["ROOST_JWT_SECRET"] ?? RoostConfiguration.loadOrCreateSecret(dataDirectory: configuration.dataDirectory)
         guard configuration.jwtSecret.utf8.count >= 16 else { throw ValidationError("the JWT secret must be at least 16 bytes") }
         return configuration
+    }
+
+    /// Rate limits and moderation settings.
+    private func applySafety(to configuration: inout RoostConfiguration, env: [String: String]) throws {
+        if let switch_ = (rateLimits ?? env["ROOST_RATE_LIMITS"])?.lowercased() {
+            guard ["on", "off"].contains(switch_) else { throw ValidationError("--rate-limits must be on or off") }
+            configuration.rateLimits.enabled = switch_ == "on"
+        }
+        let overrides =
+            rateLimitOverrides.isEmpty
+            ? (env["ROOST_RATE_LIMIT"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } : rateLimitOverrides
+        for override in overrides where !override.isEmpty {
+            do {
+                try configuration.rateLimits.apply(override: override)
+            } catch {
+                throw ValidationError("--rate-limit \(override): \(error.message)")
+            }
+        }
+        if let path = bannedTerms ?? env["ROOST_BANNED_TERMS"] {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw ValidationError("cannot read the banned-terms file \(path)")
+            }
+            configuration.moderation.bannedTerms = ModerationPolicy.parseBannedTerms(text)
+        }
     }
 
     func logger(_ configuration: RoostConfiguration) -> Logger {

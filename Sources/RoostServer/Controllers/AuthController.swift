@@ -58,9 +58,15 @@ struct AuthController {
         // A login that could not be a username or an email is simply unknown (no store round trip).
         let plausible = body.login.utf8.count <= 254 && !body.login.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
         let credentials = plausible ? try await services.store.credentials(login: body.login) : nil
+        // Password guessing: refused before the password is even checked once an account or a
+        // client address has used up its failures.
+        let account = LoginThrottle.account(login: body.login, userID: credentials?.user.id)
+        try services.loginThrottle.check(account: account, address: context.remoteAddress)
         guard try await services.tokens.verifyPassword(body.password, hash: credentials?.passwordHash), let user = credentials?.user else {
+            services.loginThrottle.recordFailure(account: account, address: context.remoteAddress)
             throw RoostError.unauthorized("wrong login or password")
         }
+        services.loginThrottle.recordSuccess(account: account)
         return try JSONBody.response(authBody(user, try await services.tokens.issue(for: user)))
     }
 

@@ -69,8 +69,13 @@ struct FeedsController {
         let page = try await feeds.homePage(
             viewer: viewer, after: ID(chronologicalAfter), limit: query.limit, filter: filter, renderer: services.renderer)
         let now = services.clock.now()
+        let organizations = Set(try await feeds.organizationIDs(of: viewer.userID))
         let scores = Dictionary(
-            page.items.map { ($0.id, Ranking.breakdown($0, algorithm: algorithm, now: now, weights: services.configuration.ranking)) },
+            page.items.map { post in
+                let organization = FeedEngine.organizationRelevance(post, organizations)
+                return (post.id, Ranking.breakdown(
+                    post, algorithm: algorithm, now: now, organizationRelevance: organization, weights: services.configuration.ranking))
+            },
             uniquingKeysWith: { a, _ in a })
         return try await services.renderer.page(
             page.items, viewer: viewer, scores: scores,

@@ -73,12 +73,16 @@ struct PostsController {
         let key = try idempotencyKey(request, viewer: viewer, scope: "posts")
         let body = try await JSONBody.decode(CreatePostRequest.self, from: request, context: context, limit: services.configuration.maxBodyBytes)
         let visibility = body.visibility ?? .public
-        if visibility == .organization {
-            guard body.organizationID != nil else {
-                throw RoostError.validation(field: "organization_id", message: "organization posts need organization_id")
+        if visibility == .organization, body.organizationID == nil {
+            throw RoostError.validation(field: "organization_id", message: "organization posts need organization_id")
+        }
+        // Any post may be attached to an organization (it then shows in the organization's feed);
+        // only its members may do so. An unknown organization is refused the same way.
+        if let organizationID = body.organizationID?.value {
+            let memberOf = try await services.store.organizationIDs(memberID: viewer.userID)
+            guard OrganizationRules.isMember(of: organizationID, effective: memberOf) else {
+                throw RoostError.forbidden("you are not a member of that organization")
             }
-            // Organizations arrive with their own issue; until then nobody is a member of any.
-            throw RoostError.forbidden("you are not a member of that organization")
         }
         if let inspired = body.inspiredByPostID?.value {
             guard (try? await services.renderer.visiblePost(inspired, to: viewer)) != nil else {
@@ -86,19 +90,23 @@ struct PostsController {
             }
         }
         let now = services.clock.now()
-        let post = Post(
+        var post = Post(
             id: services.ids.next(now: now), authorID: viewer.userID,
             text: try Validation.text(body.text, field: "text", range: Validation.textRange),
             title: try Validation.optionalText(body.title, field: "title", max: Validation.titleMax),
             description: try Validation.optionalText(body.description, field: "description", max: Validation.descriptionMax),
             tags: try Validation.tags(body.tags), media: try Validation.media(body.media),
             assetType: try Validation.assetType(body.assetType), visibility: visibility,
-            organizationID: visibility == .organization ? body.organizationID?.value : nil,
+            organizationID: body.organizationID?.value,
             inspiredByPostID: body.inspiredByPostID?.value, moderationStatus: .approved, createdAt: now, updatedAt: now)
+        let verdict = try await services.moderation.verdict(forNew: post)
+        post.moderationStatus = verdict.status
         switch try await services.store.createPost(post, idempotency: key, now: now, policy: services.configuration.fanOut) {
         case .created(let stored):
+            try await services.moderation.recordAutomatic(stored, verdict: verdict)
             services.feeds.fanOutWakeUp.notifyAll()
-            services.events.publish(.postCreated(stored))
+            // A held or removed post enters no stream; approval announces it (`ModerationService`).
+            if stored.moderationStatus == .approved { services.events.publish(.postCreated(stored)) }
             services.feeds.invalidate(user: viewer.userID)
             return try await respondOnce(key: key) { try await services.renderer.body(stored, viewer: viewer) }
         case .replay(let id, let response):
@@ -136,7 +144,9 @@ struct PostsController {
             throw RoostError.notFound
         }
         services.feeds.invalidate(post: post.id)
-        return try JSONBody.response(try await services.renderer.body(updated, viewer: viewer))
+        // An edit goes through the moderation checks again: spam cannot be edited in afterwards.
+        let moderated = try await services.moderation.afterEdit(updated)
+        return try JSONBody.response(try await services.renderer.body(moderated, viewer: viewer))
     }
 
     @Sendable func delete(_ request: Request, context: RoostRequestContext) async throws -> Response {
@@ -144,6 +154,7 @@ struct PostsController {
         let post = try await services.renderer.visiblePost(try context.pathID(), to: viewer)
         guard try await mayModerate(post.authorID, viewer) else { throw RoostError.forbidden("only the author or a moderator can delete a post") }
         _ = try await services.store.deletePost(id: post.id)
+        if post.authorID != viewer.userID { try await services.moderation.recordDeletion(.post(post.id), moderatorID: viewer.userID) }
         services.feeds.invalidate(post: post.id)
         services.events.publish(.postDeleted(postID: post.id, authorID: post.authorID))
         services.feeds.invalidate(user: post.authorID)
@@ -274,6 +285,9 @@ struct PostsController {
             throw RoostError.forbidden("only the author or a moderator can delete a comment")
         }
         _ = try await services.store.deleteComment(id: comment.id)
+        if comment.authorID != viewer.userID {
+            try await services.moderation.recordDeletion(.comment(comment.id), moderatorID: viewer.userID)
+        }
         services.feeds.invalidate(post: comment.postID)
         return Response(status: .noContent)
     }

@@ -16,6 +16,8 @@ public final class FeedEngine: Sendable {
     let users: TTLCache<ID, User>
     /// Each post's encoded JSON without the per-viewer parts (see `PostRenderer.page`).
     let postJSON: TTLCache<ID, [UInt8]>
+    /// The organizations each reader belongs to, for the organization part of home feeds.
+    let memberships: TTLCache<ID, [ID]>
     /// The newest trending snapshot id per window, refreshed by maintenance.
     let trendingSnapshots = Mutex<[String: ID]>([:])
     private let rebuilds = Counter(label: RoostMetrics.timelineRebuilds)
@@ -30,6 +32,7 @@ public final class FeedEngine: Sendable {
         self.posts = TTLCache(name: "posts", ttl: configuration.cacheTTL, capacity: 200_000)
         self.users = TTLCache(name: "users", ttl: configuration.cacheTTL * 3, capacity: 100_000)
         self.postJSON = TTLCache(name: "post_json", ttl: configuration.cacheTTL, capacity: 200_000)
+        self.memberships = TTLCache(name: "memberships", ttl: configuration.cacheTTL * 3, capacity: 100_000)
     }
 
     var policy: FanOutPolicy { configuration.fanOut }
@@ -91,7 +94,7 @@ public final class FeedEngine: Sendable {
             let pullBefore = min(before ?? ID.max, floor)
             ids += try await store.pullHomePostIDs(userID: userID, before: pullBefore, limit: limit - ids.count)
         }
-        return ids
+        return try await mergingOrganizationPosts(ids, userID: userID, before: before, limit: limit)
     }
 
     /// One chronological page of the home feed: candidates, hydrated through the cache, filtered by
@@ -131,12 +134,13 @@ public final class FeedEngine: Sendable {
             let authors = Array(Set(page.items.map(\.authorID)))
             affinity = try await store.interactionCounts(userID: viewer.userID, authorIDs: authors, since: now.addingTimeInterval(-30 * 24 * 3600))
         }
+        let organizations = Set(try await organizationIDs(of: viewer.userID))
         let entries = page.items.map { post in
             RankedSnapshot.Entry(
                 postID: post.id,
                 breakdown: Ranking.breakdown(
                     post, algorithm: algorithm, now: now, affinity: Ranking.affinity(interactions: affinity[post.authorID] ?? 0),
-                    organizationRelevance: 0, weights: configuration.ranking))
+                    organizationRelevance: Self.organizationRelevance(post, organizations), weights: configuration.ranking))
         }.sorted { ($0.breakdown.score, $0.postID) > ($1.breakdown.score, $1.postID) }
         // The snapshot ends where the candidates ended; older posts follow chronologically.
         let snapshot = RankedSnapshot(id: ids.next(now: now), scope: scope, createdAt: now, entries: entries, continueAfter: page.next)

@@ -10,18 +10,22 @@ struct PostRenderer: Sendable {
     /// Posts and authors come through the feed engine's caches.
     let feeds: FeedEngine
 
-    /// The posts of `posts` the viewer may see, in order. Looks up follows only for followers-only posts.
+    /// The posts of `posts` the viewer may see, in order. Looks up follows only for followers-only
+    /// posts and the viewer's organizations only for organization posts, always fresh from the
+    /// store: leaving an organization or unfollowing takes effect on the next read.
     func visible(_ posts: [Post], to viewer: Viewer?) async throws -> [Post] {
-        let needFollow = Set(posts.filter { PostVisibilityRule.needsFollowCheck($0, viewer: viewer) }.map(\.authorID))
-        var follows: [ID: Relationship] = [:]
-        if let viewer, !needFollow.isEmpty {
-            follows = try await store.relationships(viewerID: viewer.userID, otherIDs: Array(needFollow))
+        var followed: Set<ID> = []
+        var organizations: Set<ID> = []
+        if let viewer {
+            let needFollow = Set(posts.filter { PostVisibilityRule.needsFollowCheck($0, viewer: viewer) }.map(\.authorID))
+            let needOrganizations = posts.contains { PostVisibilityRule.needsOrganizationCheck($0, viewer: viewer) }
+            async let follows: [ID: Relationship] =
+                needFollow.isEmpty ? [:] : store.relationships(viewerID: viewer.userID, otherIDs: Array(needFollow))
+            async let memberships: [ID] = needOrganizations ? store.organizationIDs(memberID: viewer.userID) : []
+            followed = Set(try await follows.filter { $0.value.following }.keys)
+            organizations = Set(try await memberships)
         }
-        return posts.filter { post in
-            PostVisibilityRule.canSee(
-                post,
-                .init(viewer: viewer, followsAuthor: follows[post.authorID]?.following ?? false, isOrganizationMember: false))
-        }
+        return PostVisibilityRule.filter(posts, viewer: viewer, followedAuthors: followed, organizations: organizations)
     }
 
     /// One post the viewer may see, or `notFound` — a hidden post looks exactly like a missing one.

@@ -63,6 +63,7 @@ struct Bench: AsyncParsableCommand {
         configuration.logLevel = .warning
         configuration.jwtSecret = randomHex(bytes: 32)
         configuration.fanOut.celebrityThreshold = shape.celebrityThreshold
+        configuration.rateLimits.enabled = false  // a load test: many requests per user from one address
 
         // A fresh database: a new SQLite directory, or a new PostgreSQL schema.
         let suffix = randomHex(bytes: 4)

@@ -64,6 +64,7 @@ enum TestApp {
             configuration.bcryptCost = 4
             configuration.dataDirectory = directory
             configuration.port = 0
+            configuration.rateLimits.enabled = false  // on by default; RateLimitTests turn them on
             configure(&configuration)
             let services = await AppServices(configuration: configuration, store: store, clock: clock)
             var logger = Logger(label: "roost.http-test")
