@@ -19,13 +19,25 @@ struct PostRenderer: Sendable {
         if let viewer {
             let needFollow = Set(posts.filter { PostVisibilityRule.needsFollowCheck($0, viewer: viewer) }.map(\.authorID))
             let needOrganizations = posts.contains { PostVisibilityRule.needsOrganizationCheck($0, viewer: viewer) }
-            async let follows: [ID: Relationship] =
-                needFollow.isEmpty ? [:] : store.relationships(viewerID: viewer.userID, otherIDs: Array(needFollow))
-            async let memberships: [ID] = needOrganizations ? store.organizationIDs(memberID: viewer.userID) : []
-            followed = Set(try await follows.filter { $0.value.following }.keys)
-            organizations = Set(try await memberships)
+            // The common page (public posts only) asks the store nothing and starts no task.
+            switch (needFollow.isEmpty, needOrganizations) {
+            case (true, false):
+                break
+            case (false, false):
+                followed = try await followedAuthors(viewer, among: needFollow)
+            case (true, true):
+                organizations = Set(try await store.organizationIDs(memberID: viewer.userID))
+            case (false, true):
+                async let follows = followedAuthors(viewer, among: needFollow)
+                async let memberships = store.organizationIDs(memberID: viewer.userID)
+                (followed, organizations) = (try await follows, Set(try await memberships))
+            }
         }
         return PostVisibilityRule.filter(posts, viewer: viewer, followedAuthors: followed, organizations: organizations)
+    }
+
+    private func followedAuthors(_ viewer: Viewer, among authors: Set<ID>) async throws -> Set<ID> {
+        Set(try await store.relationships(viewerID: viewer.userID, otherIDs: Array(authors)).filter { $0.value.following }.keys)
     }
 
     /// One post the viewer may see, or `notFound` — a hidden post looks exactly like a missing one.
