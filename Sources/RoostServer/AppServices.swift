@@ -15,6 +15,8 @@ public struct AppServices: Sendable {
     public let feeds: FeedEngine
     /// Committed changes for streams and notifications.
     public let events: EventBus
+    /// This node's open realtime streams.
+    let streams: StreamRegistry
     /// Moderation of new and edited posts, and decisions that take effect everywhere.
     let moderation: ModerationService
     /// This node's rate-limit counters (see `RateLimiter` for the multi-node story).
@@ -29,7 +31,10 @@ public struct AppServices: Sendable {
         self.cursors = CursorCodec(secret: Array(configuration.jwtSecret.utf8))
         self.feeds = FeedEngine(store: store, configuration: configuration, clock: clock, ids: ids)
         self.renderer = PostRenderer(store: store, feeds: feeds)
-        self.events = EventBus()
+        self.events = EventBus(
+            transport: LocalEventTransport(capacity: configuration.realtime.dispatchQueueSize),
+            notificationQueueSize: configuration.realtime.notificationQueueSize)
+        self.streams = StreamRegistry(configuration: configuration.realtime)
         self.moderation = ModerationService(
             store: store, clock: clock, ids: ids, policy: configuration.moderation, feeds: feeds, events: events)
         self.rateLimiter = RateLimiter(clock: clock)

@@ -1,20 +1,38 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
+import NIOCore
 import RoostCore
 import RoostStorage
 import ServiceLifecycle
 
-/// Builds the Roost HTTP application on an opened, migrated store.
-public func buildApplication(services: AppServices, logger: Logger) -> some ApplicationProtocol {
+/// Builds the Roost application on an opened, migrated store: HTTP with the WebSocket upgrade of
+/// `/api/v1/streaming`, and the background services.
+/// - Parameters:
+///   - router: the routes to serve; default `buildRouter(services:)` (benchmarks add routes to it).
+///   - feedWorkers: run the fan-out workers and maintenance (default); tests drive those by hand.
+///   - onServerRunning: called once the server listens (its port, when `configuration.port` is 0).
+public func buildApplication(
+    services: AppServices, logger: Logger, router: Router<RoostRequestContext>? = nil, feedWorkers: Bool = true,
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) -> some ApplicationProtocol {
     let configuration = services.configuration
+    let webSocket = WebSocketStreaming(services: services)
     var app = Application(
-        router: buildRouter(services: services),
+        router: router ?? buildRouter(services: services),
+        server: .http1WebSocketUpgrade(configuration: webSocket.serverConfiguration) { head, channel, logger in
+            await webSocket.shouldUpgrade(head, channel: channel, logger: logger)
+        },
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "roost"),
+        onServerRunning: onServerRunning,
         logger: logger)
-    app.addServices(
-        FanOutWorker(engine: services.feeds, logger: logger),
-        MaintenanceService(engine: services.feeds, logger: logger))
+    app.addServices(RealtimeService(services: services, logger: logger))
+    if feedWorkers {
+        app.addServices(
+            FanOutWorker(engine: services.feeds, logger: logger),
+            MaintenanceService(engine: services.feeds, logger: logger))
+    }
     return app
 }
 
@@ -37,6 +55,8 @@ public func buildRouter(services: AppServices) -> Router<RoostRequestContext> {
     OrganizationsController(services: services).addRoutes(to: api)
     ModerationController(services: services).addRoutes(to: api)
     SearchController(services: services).addRoutes(to: api)
+    NotificationsController(services: services).addRoutes(to: api)
+    StreamingController(services: services).addRoutes(to: api)
     return router
 }
 

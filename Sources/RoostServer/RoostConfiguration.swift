@@ -35,6 +35,8 @@ public struct RoostConfiguration: Sendable {
     public var maintenanceInterval: Duration = .seconds(30)
     /// Candidates ranked for the first page of a ranked home feed.
     public var rankedCandidates = 300
+    /// Streams and notifications: buffers, limits, heartbeats, replay.
+    public var realtime = RealtimeConfiguration()
     /// Rate limits per user and per client address; `enabled = false` (`--rate-limits off`) for
     /// benchmarks and load tests.
     public var rateLimits = RateLimitPolicy()

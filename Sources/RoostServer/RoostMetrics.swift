@@ -31,6 +31,19 @@ public enum RoostMetrics {
     static let reportsFiled = "roost_reports_filed_total"
     /// Searches, by `type` (`posts`, `users`) (counter).
     static let searchQueries = "roost_search_queries_total"
+    /// Open realtime streams by `transport` (`websocket`, `sse`) (gauge).
+    static let streamConnections = "roost_stream_connections"
+    /// Streams dropped because the client fell a full outbound buffer behind, by `transport` (counter).
+    static let streamDroppedClients = "roost_stream_dropped_clients_total"
+    /// Streams ended, by `transport` and `reason` (counter).
+    static let streamDisconnects = "roost_stream_disconnects_total"
+    /// Time to route and queue one batch of realtime events (timer).
+    static let streamDispatch = "roost_stream_dispatch_seconds"
+    /// Events refused by a full internal queue, by `queue` (`dispatch`, `notifications`) (counter).
+    static let eventsDropped = "roost_events_dropped_total"
+    /// Notifications stored, by `type` (counter), and changes whose notifications failed (counter).
+    static let notificationsCreated = "roost_notifications_created_total"
+    static let notificationFailures = "roost_notification_failures_total"
 
     /// One registry per process: swift-metrics can be bootstrapped only once, so servers started
     /// by tests in the same process share it.

@@ -82,6 +82,7 @@ struct AuthController {
         // The session is known from the access token; the whole refresh family ends with it.
         if let family = context.session?.familyID {
             try await services.tokens.revoke(familyID: family)
+            services.events.sessionEnded(familyID: family)
         }
         return Response(status: .noContent)
     }

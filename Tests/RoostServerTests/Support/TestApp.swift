@@ -69,10 +69,8 @@ enum TestApp {
             let services = await AppServices(configuration: configuration, store: store, clock: clock)
             var logger = Logger(label: "roost.http-test")
             logger.logLevel = .error
-            let app = Application(
-                router: buildRouter(services: services),
-                configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "roost-test"),
-                logger: logger)
+            // The real application (WebSocket upgrade, realtime service); fan-out is driven by hand.
+            let app = buildApplication(services: services, logger: logger, feedWorkers: false)
             try await app.test(setup) { client in
                 try await body(API(client: client, log: log, services: services))
             }
