@@ -45,6 +45,10 @@ public enum RateLimitCategory: String, Sendable, CaseIterable, Hashable {
 /// and load tests.
 public struct RateLimitPolicy: Sendable, Equatable {
     public var enabled = true
+    /// Whether the client address is the last entry of `X-Forwarded-For` (the one the proxy in front
+    /// of Roost added) instead of the TCP peer. Only behind a proxy that sets the header: otherwise any
+    /// client could pick its own address.
+    public var trustForwardedFor = false
     public var rules: [RateLimitCategory: RateLimitRule] = [
         .posts: RateLimitRule(limit: 10, window: 3600),
         .comments: RateLimitRule(limit: 50, window: 3600),

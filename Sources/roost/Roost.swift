@@ -36,6 +36,10 @@ struct ServerOptions: ParsableArguments {
     var rateLimitOverrides: [String] = []
     @Option(name: .customLong("banned-terms"), help: "File of banned words or phrases, one per line, # comments (ROOST_BANNED_TERMS).")
     var bannedTerms: String?
+    @Flag(
+        name: .customLong("trust-forwarded-for"),
+        help: "Behind a proxy: take the client address from the last X-Forwarded-For entry (ROOST_TRUST_FORWARDED_FOR=1).")
+    var trustForwardedFor = false
 
     func configuration() throws -> RoostConfiguration {
         let env = ProcessInfo.processInfo.environment
@@ -74,6 +78,9 @@ struct ServerOptions: ParsableArguments {
             } catch {
                 throw ValidationError("--rate-limit \(override): \(error.message)")
             }
+        }
+        if trustForwardedFor || ["1", "true", "on"].contains(env["ROOST_TRUST_FORWARDED_FOR"]?.lowercased() ?? "") {
+            configuration.rateLimits.trustForwardedFor = true
         }
         if let path = bannedTerms ?? env["ROOST_BANNED_TERMS"] {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {

@@ -117,6 +117,33 @@ struct RateLimitTests {
         }
     }
 
+    /// Anonymous reads as a client behind a proxy at `address`; the status codes.
+    static func reads(_ api: API, from address: String, count: Int) async throws -> [Int] {
+        var codes: [Int] = []
+        for _ in 0..<count {
+            codes.append(try await api.send(.get, "/feeds/recent", headers: [RateLimitMiddleware.forwardedFor: "203.0.113.9, \(address)"]).code)
+        }
+        return codes
+    }
+
+    @Test("behind a trusted proxy the client address is the last X-Forwarded-For entry; otherwise the header is ignored")
+    func forwardedFor() async throws {
+        try await TestApp.run(configure: { Self.small(&$0); $0.rateLimits.trustForwardedFor = true }) { api in
+            let first = try await Self.reads(api, from: "198.51.100.1", count: 6)
+            #expect(first == [200, 200, 200, 200, 200, 429])
+            let second = try await Self.reads(api, from: "198.51.100.2", count: 5)
+            #expect(second.allSatisfy { $0 == 200 }, "another client, its own budget")
+            let unusable = try await Self.reads(api, from: "not an address", count: 1)
+            #expect(unusable == [200], "unusable: the TCP peer counts")
+        }
+        try await TestApp.run(configure: Self.small) { api in
+            let first = try await Self.reads(api, from: "198.51.100.1", count: 3)
+            #expect(first.allSatisfy { $0 == 200 })
+            let second = try await Self.reads(api, from: "198.51.100.2", count: 3)
+            #expect(second == [200, 200, 429], "untrusted: one shared address")
+        }
+    }
+
     @Test("failed logins are limited per account (username and email alike) and per address, then reset")
     func logins() async throws {
         let clock = ManualClock()

@@ -22,7 +22,14 @@ struct RateLimitMiddleware: RouterMiddleware {
     static let remainingHeader = HTTPField.Name("X-RateLimit-Remaining")!
     static let resetHeader = HTTPField.Name("X-RateLimit-Reset")!
 
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        if policy.trustForwardedFor, let forwarded = request.headers[Self.forwardedFor].flatMap(Self.lastAddress) {
+            // Downstream (login limits, anonymous view counting) sees the same client address.
+            context.remoteAddress = forwarded
+        }
         guard policy.enabled,
             let (category, key) = Self.classify(method: request.method, endpoint: context.endpointPath, context: context),
             let rule = policy[category]
@@ -43,6 +50,14 @@ struct RateLimitMiddleware: RouterMiddleware {
         }
         Self.annotate(&response, decision)
         return response
+    }
+
+    /// The last address of an `X-Forwarded-For` list, if it looks like an IP address.
+    static func lastAddress(_ header: String) -> String? {
+        guard let last = header.split(separator: ",").last?.trimmingCharacters(in: .whitespaces), (1...64).contains(last.utf8.count),
+            last.unicodeScalars.allSatisfy({ $0.properties.isASCIIHexDigit || $0 == ":" || $0 == "." })
+        else { return nil }
+        return last
     }
 
     static func annotate(_ response: inout Response, _ decision: RateLimitDecision) {
