@@ -23,6 +23,9 @@ public struct AppServices: Sendable {
     let rateLimiter: RateLimiter
 
     public init(configuration: RoostConfiguration, store: any RoostStore, clock: any RoostClock = SystemClock()) async {
+        // Bootstrap swift-metrics before any service creates its counters: a metric made earlier
+        // would be bound to the no-op handler and never reach /metrics.
+        _ = RoostMetrics.registry
         self.configuration = configuration
         self.store = store
         self.clock = clock
