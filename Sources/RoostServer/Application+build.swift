@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import RoostCore
@@ -18,12 +17,9 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let configuration = services.configuration
-    let webSocket = WebSocketStreaming(services: services)
     var app = Application(
         router: router ?? buildRouter(services: services),
-        server: .http1WebSocketUpgrade(configuration: webSocket.serverConfiguration) { head, channel, logger in
-            await webSocket.shouldUpgrade(head, channel: channel, logger: logger)
-        },
+        server: StreamingServerChannel.builder(streaming: WebSocketStreaming(services: services)),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "roost"),
         onServerRunning: onServerRunning,
         logger: logger)

@@ -21,22 +21,42 @@ final class BoundedQueue<Element: Sendable>: Sendable {
 
     var count: Int { state.withLock { $0.items.count } }
 
+    /// What `push` did.
+    enum Push {
+        /// Queued behind other elements: the consumer is already due to take it.
+        case queued
+        /// Queued into an empty queue with no consumer waiting: a consumer that does not wait on
+        /// `next()` (a NIO handler) must be told to `drain()`.
+        case queuedFirst
+        /// Refused: the queue is full or finished.
+        case refused
+    }
+
     /// Queues `element` unless the queue is full or finished; never waits.
-    /// - Returns: whether it was queued.
     @discardableResult
-    func push(_ element: Element) -> Bool {
-        let (queued, waiter) = state.withLock { state -> (Bool, CheckedContinuation<[Element], Never>?) in
-            guard !state.finished, state.items.count < capacity else { return (false, nil) }
+    func push(_ element: Element) -> Push {
+        let (result, waiter) = state.withLock { state -> (Push, CheckedContinuation<[Element], Never>?) in
+            guard !state.finished, state.items.count < capacity else { return (.refused, nil) }
             guard let waiter = state.waiter else {
                 state.items.append(element)
-                return (true, nil)
+                return (state.items.count == 1 ? .queuedFirst : .queued, nil)
             }
             state.waiter = nil
-            return (true, waiter)
+            return (.queued, waiter)
         }
         waiter?.resume(returning: [element])
-        return queued
+        return result
     }
+
+    /// Everything queued, without waiting (empty when nothing is).
+    func drain() -> [Element] {
+        state.withLock { state in
+            defer { state.items = [] }
+            return state.items
+        }
+    }
+
+    var isFinished: Bool { state.withLock { $0.finished } }
 
     /// Stops accepting elements. The consumer still receives what is queued, then `[]`.
     func finish() {

@@ -28,7 +28,7 @@ public final class EventBus: Sendable {
     /// Announces a committed change. Returns at once: consumers work asynchronously.
     public func publish(_ event: DomainEvent) {
         if let realtime = RealtimeEvent(event) { transport.publish(realtime) }
-        if Self.concernsNotifications(event), !notificationQueue.push(event) { dropped.increment() }
+        if Self.concernsNotifications(event), notificationQueue.push(event) == .refused { dropped.increment() }
     }
 
     /// Changes that create notifications, and deletions, whose notifications are removed.

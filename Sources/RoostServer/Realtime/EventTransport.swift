@@ -30,7 +30,7 @@ public final class LocalEventTransport: EventTransport {
     }
 
     public func publish(_ event: RealtimeEvent) {
-        if !queue.push(event) { dropped.increment() }
+        if queue.push(event) == .refused { dropped.increment() }
     }
 
     public func next() async -> [RealtimeEvent] {

@@ -19,7 +19,7 @@ public struct RealtimeConfiguration: Sendable {
     /// How often an idle stream gets a heartbeat (`{"event":"heartbeat"}` on WebSocket, a
     /// `: heartbeat` comment on SSE), which also keeps proxies from timing it out.
     public var heartbeatInterval: Duration = .seconds(25)
-    /// WebSocket ping period; a client that misses a pong by the next ping is disconnected.
+    /// WebSocket ping period; a client that has not answered a ping by the next one is disconnected.
     public var webSocketPingInterval: Duration = .seconds(30)
     /// How often open streams are checked against revoked logins in the database (logout on this
     /// node closes its streams at once; this catches revocations the node did not see).

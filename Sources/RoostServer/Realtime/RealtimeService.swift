@@ -5,8 +5,8 @@ import RoostStorage
 import ServiceLifecycle
 
 /// The realtime side of a node as one lifecycle service: the stream dispatcher, the notification
-/// writer and the housekeeping of open streams (heartbeats, token expiry, ended logins, replay
-/// windows).
+/// writer and the housekeeping of open streams (heartbeats, WebSocket pings, token expiry, ended
+/// logins, replay windows) — one timer for all connections rather than one per connection.
 ///
 /// On graceful shutdown every stream is told why and closed, and the notifications already
 /// queued are still written before the service returns.
@@ -36,6 +36,7 @@ struct RealtimeService: Service {
     private func housekeeping() async {
         let clock = ContinuousClock()
         var lastHeartbeat = clock.now
+        var lastPing = clock.now
         var lastRevocationCheck = clock.now
         while !Task.isCancelled {
             do {
@@ -47,6 +48,10 @@ struct RealtimeService: Service {
             if clock.now - lastHeartbeat >= configuration.heartbeatInterval {
                 lastHeartbeat = clock.now
                 sendHeartbeats()
+            }
+            if clock.now - lastPing >= configuration.webSocketPingInterval {
+                lastPing = clock.now
+                for connection in services.streams.allConnections { connection.ping() }
             }
             if clock.now - lastRevocationCheck >= configuration.revocationCheckInterval {
                 lastRevocationCheck = clock.now

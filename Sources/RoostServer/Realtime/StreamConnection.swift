@@ -3,12 +3,24 @@ import NIOCore
 import RoostCore
 import Synchronization
 
+/// Writes a connection's frames to its socket when told there are some (a WebSocket's NIO
+/// handler). SSE connections have none: their response task waits on the outbox (`pump`).
+protocol StreamWriter: Sendable {
+    /// Frames were queued into an empty outbox.
+    func framesQueued()
+    /// The connection closed for `reason`; a graceful close queued its last frames first.
+    func connectionClosed(_ reason: StreamConnection.CloseReason)
+    /// Time for a keep-alive ping (and to notice that the last one was never answered).
+    func ping()
+}
+
 /// One open stream (a WebSocket or an SSE response) of one authenticated session.
 ///
 /// The dispatcher never writes to the socket: it queues frames in the connection's bounded
-/// outbox and moves on. The connection's own writer task (`pump`) drains the outbox at the
-/// client's pace. A client that lets the outbox fill up is dropped — its queue is discarded and
-/// its socket cut — so a slow or dead client costs the others nothing and the server a bounded
+/// outbox and moves on. The connection's writer drains the outbox at the client's pace: a
+/// WebSocket's NIO handler on its event loop (no task per connection), an SSE response's task
+/// (`pump`). A client that lets the outbox fill up is dropped — its queue is discarded and its
+/// socket cut — so a slow or dead client costs the others nothing and the server a bounded
 /// amount of memory.
 final class StreamConnection: Sendable {
     enum Transport: String, Sendable {
@@ -57,17 +69,16 @@ final class StreamConnection: Sendable {
     let session: Session
     let transport: Transport
     let outbox: BoundedQueue<ByteBuffer>
-    /// The WebSocket's channel, to cut a stalled client at once (a close frame would queue behind
-    /// the data it is not reading). SSE responses are cut by cancelling their writer instead.
-    let channel: (any Channel)?
+    /// The WebSocket's writer; nil for SSE.
+    let writer: (any StreamWriter)?
     private let state: Mutex<State>
 
-    init(id: UInt64, session: Session, expiresAt: Date, transport: Transport, outboxCapacity: Int, channel: (any Channel)?) {
+    init(id: UInt64, session: Session, expiresAt: Date, transport: Transport, outboxCapacity: Int, writer: (any StreamWriter)?) {
         self.id = id
         self.session = session
         self.transport = transport
         self.outbox = BoundedQueue(capacity: outboxCapacity)
-        self.channel = channel
+        self.writer = writer
         self.state = Mutex(State(expiresAt: expiresAt))
     }
 
@@ -81,9 +92,16 @@ final class StreamConnection: Sendable {
 
     /// Queues a frame without waiting.
     func enqueue(_ frame: StreamFrame) -> Delivery {
-        if outbox.push(frame.bytes(for: transport)) { return .queued }
-        // Full, or finished because the connection is closing: only the first is news.
-        return close(.tooSlow) ? .overflowed : .closed
+        switch outbox.push(frame.bytes(for: transport)) {
+        case .queued:
+            return .queued
+        case .queuedFirst:
+            writer?.framesQueued()
+            return .queued
+        case .refused:
+            // Full, or finished because the connection is closing: only the first is news.
+            return close(.tooSlow) ? .overflowed : .closed
+        }
     }
 
     // MARK: Closing
@@ -102,7 +120,7 @@ final class StreamConnection: Sendable {
         guard first else { return false }
         if reason.isGraceful, let finalFrame { outbox.push(finalFrame.bytes(for: transport)) }
         outbox.finish()
-        if reason == .tooSlow { channel?.close(promise: nil) }
+        writer?.connectionClosed(reason)
         waiter?.resume(returning: reason)
         return true
     }
@@ -125,7 +143,13 @@ final class StreamConnection: Sendable {
 
     // MARK: Writing
 
-    /// Writes queued frames with `write` until the stream closes, then returns why it closed.
+    /// Asks the writer to ping the client (WebSocket keep-alive).
+    func ping() {
+        writer?.ping()
+    }
+
+    /// Writes queued frames with `write` until the stream closes, then returns why it closed (the
+    /// writer of an SSE response).
     ///
     /// A write that fails means the client is gone. After a graceful close the frames already
     /// queued (the final one included) get `gracePeriod` to go out; otherwise, and then, the

@@ -45,24 +45,19 @@ final class StreamRegistry: Sendable {
     /// account's replay ring still holds, in the same step that makes it receive new ones, so the
     /// replay and the live events neither overlap nor leave a gap.
     func open(
-        session: Session, expiresAt: Date, transport: StreamConnection.Transport, channel: (any Channel)?, postIDs: [ID] = [],
+        session: Session, expiresAt: Date, transport: StreamConnection.Transport, writer: (any StreamWriter)?, postIDs: [ID] = [],
         lastEventID: ID? = nil
     ) throws(RoostError) -> StreamConnection {
         let now = ContinuousClock.now
         let since = now - configuration.replayWindow
         let userID = session.viewer.userID
         let connection = try state.withLock { state throws(RoostError) -> StreamConnection in
-            guard state.connections.count < configuration.maxConnections else {
-                throw .unavailable("this server has no room for another stream; retry shortly")
-            }
+            try Self.checkRoom(for: userID, in: state, configuration)
             var listener = state.listeners[userID] ?? Listener(viewer: session.viewer)
-            guard listener.connections.count < configuration.maxConnectionsPerUser else {
-                throw .rateLimited(retryAfter: 5)
-            }
             state.nextID += 1
             let connection = StreamConnection(
                 id: state.nextID, session: session, expiresAt: expiresAt, transport: transport,
-                outboxCapacity: configuration.outboundBufferSize, channel: channel)
+                outboxCapacity: configuration.outboundBufferSize, writer: writer)
             listener.viewer = session.viewer
             listener.idleSince = nil
             listener.connections.append(connection)
@@ -82,6 +77,21 @@ final class StreamRegistry: Sendable {
         }
         updateGauges()
         return connection
+    }
+
+    /// Throws what `open` would for want of room: 503 when the node is full, 429 when the
+    /// account has all the streams it may have.
+    func checkRoom(for userID: ID) throws(RoostError) {
+        try state.withLock { state throws(RoostError) in try Self.checkRoom(for: userID, in: state, configuration) }
+    }
+
+    private static func checkRoom(for userID: ID, in state: State, _ configuration: RealtimeConfiguration) throws(RoostError) {
+        guard state.connections.count < configuration.maxConnections else {
+            throw .unavailable("this server has no room for another stream; retry shortly")
+        }
+        guard (state.listeners[userID]?.connections.count ?? 0) < configuration.maxConnectionsPerUser else {
+            throw .rateLimited(retryAfter: 5)
+        }
     }
 
     /// Forgets a closed connection (idempotent).

@@ -20,9 +20,13 @@ struct StreamingController {
         group.get("streaming/sse", use: sse)
     }
 
-    /// The WebSocket endpoint reached without an upgrade: 401 without a token, otherwise 400.
+    /// The WebSocket endpoint reached without an upgrade, or with one the server refused: 401
+    /// without a valid token, 400 for bad `post_ids`, 503 / 429 without room for the stream, and
+    /// otherwise 400 (no upgrade asked for).
     @Sendable func webSocketRequired(_ request: Request, context: RoostRequestContext) async throws -> Response {
-        _ = try context.requireViewer()
+        let viewer = try context.requireViewer()
+        _ = try StreamAuthorization.postIDs(request.uri.queryParameters.get("post_ids"))
+        try services.streams.checkRoom(for: viewer.userID)
         throw RoostError.validation(
             field: nil, message: "GET /streaming is a WebSocket endpoint (send Upgrade: websocket); Server-Sent Events are at /streaming/sse")
     }
@@ -39,7 +43,7 @@ struct StreamingController {
             try StreamAuthorization.postIDs(query.get("post_ids")), viewer: session.viewer, services: services)
         let lastEventID = (request.headers[Self.lastEventID] ?? query.get("last_event_id")).flatMap { Validation.id($0) }
         let connection = try services.streams.open(
-            session: session, expiresAt: expiresAt, transport: .sse, channel: nil, postIDs: postIDs, lastEventID: lastEventID)
+            session: session, expiresAt: expiresAt, transport: .sse, writer: nil, postIDs: postIDs, lastEventID: lastEventID)
         let registry = services.streams
         let grace = services.configuration.realtime.closeGracePeriod
         let body = ResponseBody { writer in

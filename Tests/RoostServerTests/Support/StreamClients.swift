@@ -267,6 +267,23 @@ final class StalledWebSocket: Sendable {
     }
 
     static func connect(port: Int, token: String, receiveBuffer: Int32 = 2048) throws -> StalledWebSocket {
+        let (fd, status) = try handshake(port: port, query: "access_token=\(token)", receiveBuffer: receiveBuffer)
+        guard status == 101 else {
+            _ = Glibc.close(fd)
+            throw TestFailure("handshake refused with \(status)")
+        }
+        return StalledWebSocket(descriptor: fd)
+    }
+
+    /// The HTTP status a WebSocket handshake on `/api/v1/streaming?<query>` gets.
+    static func handshakeStatus(port: Int, query: String) throws -> Int {
+        let (fd, status) = try handshake(port: port, query: query, receiveBuffer: 65_536)
+        _ = Glibc.close(fd)
+        return status
+    }
+
+    /// Sends a handshake and reads the response head (byte by byte, so nothing after it is consumed).
+    private static func handshake(port: Int, query: String, receiveBuffer: Int32) throws -> (Int32, Int) {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -275,6 +292,9 @@ final class StalledWebSocket: Sendable {
         guard fd >= 0 else { throw TestFailure("socket() failed") }
         var size = receiveBuffer
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        // A test never hangs on a server that does not answer.
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -287,14 +307,13 @@ final class StalledWebSocket: Sendable {
             throw TestFailure("connect() failed")
         }
         let request =
-            "GET /api/v1/streaming?access_token=\(token) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
+            "GET /api/v1/streaming?\(query) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\n"
             + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         let bytes = Array(request.utf8)
         guard bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == bytes.count else {
             _ = Glibc.close(fd)
             throw TestFailure("send() failed")
         }
-        // Read the 101 response head byte by byte, so nothing after it is consumed.
         var head: [UInt8] = []
         var byte: UInt8 = 0
         while !head.ends(with: Array("\r\n\r\n".utf8)) {
@@ -304,11 +323,8 @@ final class StalledWebSocket: Sendable {
             }
             head.append(byte)
         }
-        guard String(decoding: head, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
-            _ = Glibc.close(fd)
-            throw TestFailure("handshake refused: \(String(decoding: head, as: UTF8.self))")
-        }
-        return StalledWebSocket(descriptor: fd)
+        let statusLine = String(decoding: head, as: UTF8.self).split(separator: " ")
+        return (fd, statusLine.count > 1 ? Int(statusLine[1]) ?? 0 : 0)
     }
 
     /// Reads whatever is buffered until the server has closed the connection, or `timeout`.
