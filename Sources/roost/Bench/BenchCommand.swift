@@ -17,7 +17,8 @@ struct Bench: AsyncParsableCommand {
             unless --keep. With --database postgres://… it goes into a fresh schema bench_<hex>, \
             which is never dropped (drop it yourself). The report (markdown) goes to stdout; \
             progress to stderr.
-            """)
+            """,
+        subcommands: [RealtimeBench.self])
 
     @Option(help: "Accounts in the data set.") var users = 100_000
     @Option(name: .customLong("avg-follows"), help: "Mean accounts each user follows.") var avgFollows = 100
