@@ -28,12 +28,14 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Concurrent HTTP connections of the load phases.") var connections = 64
     @Option(help: "Seconds each measured phase runs.") var duration = 10
     @Option(help: "Seed of the data set.") var seed: UInt64 = 42
-    @Option(help: "Distinct readers of the home-feed phases (each is warmed once).") var readers = 1_000
+    @Option(help: "Distinct readers of the home-feed phases, each warmed once (default 1000, at most a quarter of the users).")
+    var readers: Int?
     @Option(help: "postgres://user:pass@host:port/db to benchmark PostgreSQL; default a fresh SQLite file.")
     var database: String?
     @Option(name: .customLong("data-dir"), help: "Where the fresh SQLite directory is made (default: the temporary directory).")
     var dataDir: String?
     @Flag(help: "Keep the SQLite directory afterwards.") var keep = false
+    @Flag(name: .customLong("load-only"), help: "Stop after loading the data set (measures the load alone).") var loadOnly = false
 
     func validate() throws {
         guard users >= 100 else { throw ValidationError("--users must be at least 100") }
@@ -43,7 +45,7 @@ struct Bench: AsyncParsableCommand {
         guard (0...users / 10).contains(celebrities) else { throw ValidationError("--celebrities must be 0-\(users / 10)") }
         guard (1...1024).contains(connections) else { throw ValidationError("--connections must be 1-1024") }
         guard (1...600).contains(duration) else { throw ValidationError("--duration must be 1-600 seconds") }
-        guard readers >= 1 else { throw ValidationError("--readers must be at least 1") }
+        if let readers { guard readers >= 1 else { throw ValidationError("--readers must be at least 1") } }
         if let database, !(database.hasPrefix("postgres://") || database.hasPrefix("postgresql://")) {
             throw ValidationError("--database must be a postgres:// URL (SQLite is the default)")
         }
@@ -84,6 +86,7 @@ struct Bench: AsyncParsableCommand {
         let backend = database == nil ? "SQLite" : "PostgreSQL"
         writeStderr("roost bench: \(backend) \(schema.map { "schema \($0)" } ?? "in \(directory ?? "")")\n")
 
+        let loadAtStart = loadAverage()
         let store = try await StoreFactory.open(
             databaseURL: configuration.databaseURL, dataDirectory: configuration.dataDirectory, postgresSchema: schema, logger: logger)
         var results = BenchResults()
@@ -95,6 +98,16 @@ struct Bench: AsyncParsableCommand {
             let load = try await BenchLoader(graph: graph, store: store, policy: configuration.fanOut).load()
             results.load = load
             results.memoryAfterLoad = processMemory()
+            if loadOnly {
+                try await store.shutdown()
+                cleanUp(directory)
+                results.command = commandLine()
+                results.backend = backend
+                results.shape = shape
+                results.memoryAfterBench = results.memoryAfterLoad
+                print(results.markdown())
+                return
+            }
 
             let services = await AppServices(configuration: configuration, store: store)
             let server = try await BenchServer.start(services: services, logger: logger)
@@ -102,7 +115,7 @@ struct Bench: AsyncParsableCommand {
             let session = BenchSession(
                 graph: graph, load: load, services: services, server: server,
                 http: HTTPDriver(client: client, baseURL: server.baseURL),
-                connections: connections, duration: .seconds(duration), readerCount: readers)
+                connections: connections, duration: .seconds(duration), readerCount: readers ?? min(1_000, max(10, users / 4)))
             do {
                 try await session.runAll()
             } catch {
@@ -123,11 +136,13 @@ struct Bench: AsyncParsableCommand {
         }
         cleanUp(directory)
 
-        results.command = (["roost"] + CommandLine.arguments.dropFirst()).map(shellQuoted).joined(separator: " ")
+        results.loadAverage = (loadAtStart, loadAverage())
+        results.command = commandLine()
         results.backend = backend
         results.shape = shape
         if let schema {
-            results.notes.append("PostgreSQL data left in schema `\(schema)` (the bench drops nothing): `DROP SCHEMA \(schema) CASCADE` to remove it.")
+            results.notes.append(
+                "PostgreSQL data left in schema `\(schema)` (the bench drops nothing): `DROP SCHEMA \(schema) CASCADE` to remove it.")
         } else if keep, let directory {
             results.notes.append("SQLite data kept in `\(directory)`.")
         }
@@ -140,9 +155,27 @@ struct Bench: AsyncParsableCommand {
     }
 }
 
+/// The 1-minute load average of the machine (/proc/loadavg), if readable.
+func loadAverage() -> Double? {
+    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").first.flatMap { Double($0) }
+}
+
 func randomHex(bytes: Int) -> String {
     var generator = SystemRandomNumberGenerator()
     return (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+}
+
+/// The command as run, for the report, with any password in a database URL masked.
+func commandLine() -> String {
+    (["roost"] + CommandLine.arguments.dropFirst()).map { redactingPassword(in: $0) }.map(shellQuoted).joined(separator: " ")
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; other text unchanged.
+func redactingPassword(in word: String) -> String {
+    guard let scheme = word.range(of: "://"), let at = word[scheme.upperBound...].firstIndex(of: "@"),
+        let colon = word[scheme.upperBound..<at].firstIndex(of: ":")
+    else { return word }
+    return String(word[..<word.index(after: colon)]) + "***" + String(word[at...])
 }
 
 func shellQuoted(_ word: String) -> String {

@@ -8,6 +8,7 @@ struct ProgressBar {
     var total: Int
     let started = ContinuousClock.now
     private var lastDraw = ContinuousClock.now - .seconds(1)
+    private var lastDone = -1
     private let isTerminal = isatty(STDERR_FILENO) != 0
 
     init(label: String, total: Int) {
@@ -17,8 +18,11 @@ struct ProgressBar {
 
     mutating func update(_ done: Int, force: Bool = false) {
         let now = ContinuousClock.now
-        guard force || now - lastDraw >= .milliseconds(100) else { return }
+        // Redraw in place 10 times a second on a terminal; otherwise a new line every 10 seconds.
+        guard force || now - lastDraw >= (isTerminal ? .milliseconds(100) : .seconds(10)) else { return }
+        guard isTerminal || done != lastDone else { return }
         lastDraw = now
+        lastDone = done
         let fraction = total > 0 ? min(1, Double(done) / Double(total)) : 1
         let width = 30
         let filled = Int(fraction * Double(width))
@@ -27,17 +31,12 @@ struct ProgressBar {
         let line = String(
             format: "%@ [%@] %3d%% %@/%@ %@ rows/s", label.padding(toLength: 8, withPad: " ", startingAt: 0), bar,
             Int(fraction * 100), grouped(done), grouped(total), grouped(Int(Double(done) / seconds)))
-        // Without a terminal, print only the final state of each bar.
-        if isTerminal {
-            writeStderr("\r" + line)
-        } else if force {
-            writeStderr(line)
-        }
+        writeStderr(isTerminal ? "\r" + line : line + "\n")
     }
 
     mutating func finish(_ done: Int) {
         update(done, force: true)
-        writeStderr("\n")
+        if isTerminal { writeStderr("\n") }
     }
 }
 
@@ -94,7 +93,11 @@ struct BenchLoader {
     let policy: FanOutPolicy
 
     static let userBatch = 20_000
-    static let followBatchUsers = 400  // ~40,000 follows at 100 per user
+    /// Follows are written ~200,000 at a time (2,000 followers at 100 follows each), each batch
+    /// sorted by followee: three of the four B-trees of `follows` are keyed by followee, and on
+    /// SQLite larger, sorted transactions load ~2× faster than 40,000 rows in follower order (each
+    /// leaf page is dirtied and written to the WAL once per batch instead of once per few rows).
+    static let followBatchUsers = 2_000
     static let postBatch = 20_000
 
     func load() async throws -> LoadReport {
@@ -113,7 +116,9 @@ struct BenchLoader {
             try await pipelined(count: shape.users, step: Self.userBatch, generate: { graph.users($0) }) { rows in
                 _ = try await store.importUsers(rows)
                 return rows.count
-            } progress: { bar.update($0) }
+            } progress: {
+                bar.update($0)
+            }
             bar.finish(shape.users)
             report.tables.append(.init(name: "users", rows: shape.users, seconds: (clock.now - t0).seconds))
         }
@@ -127,12 +132,19 @@ struct BenchLoader {
             var followers = report.followers
             let graph = self.graph
             let base = graph.userBaseMillis
-            try await pipelined(count: shape.users, step: Self.followBatchUsers, generate: { graph.follows($0) }) { rows in
+            try await pipelined(
+                count: shape.users, step: Self.followBatchUsers,
+                generate: { range in
+                    graph.follows(range).sorted { ($0.followee, $0.follower) < ($1.followee, $1.follower) }
+                }
+            ) { rows in
                 for row in rows { followers[Int((row.followee >> 22) - base)] += 1 }
                 _ = try await store.importFollows(rows)
                 written += rows.count
                 return rows.count
-            } progress: { bar.update($0) }
+            } progress: {
+                bar.update($0)
+            }
             report.followers = followers
             bar.total = written
             bar.finish(written)
@@ -151,7 +163,9 @@ struct BenchLoader {
                 for row in rows { posts[Int((row.authorID >> 22) - base)] += 1 }
                 _ = try await store.importPosts(rows, policy: policy)
                 return rows.count
-            } progress: { bar.update($0) }
+            } progress: {
+                bar.update($0)
+            }
             report.posts = posts
             bar.finish(shape.posts)
             report.tables.append(.init(name: "posts", rows: shape.posts, seconds: (clock.now - t0).seconds))

@@ -59,6 +59,8 @@ struct BenchResults {
     /// Facts about the data set and the run (key, value), printed above the table.
     var facts: [(String, String)] = []
     var memoryAfterLoad: (rss: Double, peak: Double)?
+    /// 1-minute load average when the bench started and ended (other work on the machine skews results).
+    var loadAverage: (start: Double?, end: Double?) = (nil, nil)
     var memoryAfterBench: (rss: Double, peak: Double)?
 
     func markdown() -> String {
@@ -71,20 +73,23 @@ struct BenchResults {
         out.append("```")
         out.append("")
         #if DEBUG
-        let build = "debug build (numbers are not representative; use `swift build -c release`)"
+            let build = "debug build (numbers are not representative; use `swift build -c release`)"
         #else
-        let build = "release build"
+            let build = "release build"
         #endif
         out.append(
             "- Machine: `uname -m` \(machine()), \(ProcessInfo.processInfo.activeProcessorCount) cores, "
                 + "\(String(format: "%.1f", Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824)) GiB RAM, \(build); "
-                + "server and load generator share this one process and its cores.")
+                + "server and load generator share this one process and its cores"
+                + (loadAverage.start.map { String(format: "; load average %.1f at start", $0) } ?? "")
+                + (loadAverage.end.map { String(format: ", %.1f at end", $0) } ?? "") + ".")
         if let shape, let load {
             let follows = load.tables.first { $0.name == "follows" }?.rows ?? 0
             out.append(
                 "- Data set (seed \(shape.seed)): \(grouped(shape.users)) users, \(grouped(follows)) follows "
                     + "(mean \(String(format: "%.1f", Double(follows) / Double(max(1, shape.users)))) per user), "
-                    + "\(grouped(shape.posts)) posts over \(shape.days) days; celebrity threshold \(grouped(shape.celebrityThreshold)) followers.")
+                    + "\(grouped(shape.posts)) posts over \(shape.days) days; celebrity threshold \(grouped(shape.celebrityThreshold)) followers."
+            )
             let tables = load.tables.map { "\($0.name) \(String(format: "%.1f", $0.seconds)) s (\(grouped(Int($0.rowsPerSecond))) rows/s)" }
             out.append(
                 "- Load: \(String(format: "%.1f", load.totalSeconds)) s in all — " + tables.joined(separator: ", ")
@@ -96,7 +101,8 @@ struct BenchResults {
         out.append("|---|---:|---:|---:|---:|---:|---|---|")
         for row in rows {
             out.append(
-                "| \(row.measure) | \(row.connections) | \(row.requests) | \(row.rate) | \(row.p50) | \(row.p99) | \(row.target) | \(row.result) |")
+                "| \(row.measure) | \(row.connections) | \(row.requests) | \(row.rate) | \(row.p50) | \(row.p99) | \(row.target) | \(row.result) |"
+            )
         }
         if let load, let shape {
             let rows = load.tables.reduce(0) { $0 + $1.rows }

@@ -103,6 +103,8 @@ struct SyntheticGraph: Sendable {
     let ordinaryFollowsMean: Double
     /// Activity weights of authors by popularity rank.
     let authorSampler: WeightedSampler
+    /// Post texts (8–35 words); each post picks one, so generating a post costs no string work.
+    let texts: [String]
 
     /// Milliseconds since the id epoch (`IDGenerator.epochMillis`).
     let userBaseMillis: UInt64
@@ -161,6 +163,11 @@ struct SyntheticGraph: Sendable {
 
         // Authors: everyone, by popularity, weight 1/(rank + 50).
         authorSampler = WeightedSampler(weights: (0..<users).map { 1 / (Double($0) + 50) })
+        texts = (0..<4_096).map { k in
+            var random = SplitMix64(seed: shape.seed, stream: 3, index: k)
+            let wordCount = 8 + random.next(below: 28)
+            return (0..<wordCount).map { _ in Self.words[random.next(below: Self.words.count)] }.joined(separator: " ")
+        }
 
         // Time line: users are created first, then the follows, then posts over `days` ending a
         // minute ago. All ids are snowflakes after the id epoch.
@@ -243,11 +250,6 @@ struct SyntheticGraph: Sendable {
         "update", "thread", "question", "answer",
     ]
 
-    func postAuthor(_ index: Int) -> Int {
-        var random = SplitMix64(seed: shape.seed, stream: 2, index: index)
-        return Int(rankToUser[authorSampler.sample(random.nextDouble())])
-    }
-
     /// Posts `range` of the data set, oldest first, evenly spread over the span.
     func posts(_ range: Range<Int>) -> [Post] {
         let count = UInt64(max(1, shape.posts))
@@ -256,15 +258,8 @@ struct SyntheticGraph: Sendable {
             let author = Int(rankToUser[authorSampler.sample(random.nextDouble())])
             let millis = postStartMillis + UInt64(j) * postSpanMillis / count
             let created = Self.date(millis: millis)
-            let wordCount = 8 + random.next(below: 28)
-            var text = ""
-            text.reserveCapacity(wordCount * 7)
-            for w in 0..<wordCount {
-                if w > 0 { text += " " }
-                text += Self.words[random.next(below: Self.words.count)]
-            }
             return Post(
-                id: (millis << 22) | UInt64(j & 0x3F_FFFF), authorID: userID(author), text: text,
+                id: (millis << 22) | UInt64(j & 0x3F_FFFF), authorID: userID(author), text: texts[random.next(below: texts.count)],
                 createdAt: created, updatedAt: created)
         }
     }
