@@ -420,6 +420,13 @@ struct RealtimeTests {
                 }
                 #expect(received.count == count, "a healthy client got every event")
                 #expect(!client.inbox.ended)
+                // On time: each within a second of its publication, however far the stalled one fell behind.
+                let sentAt = sent.value
+                let lateness = client.inbox.timedMessages.compactMap { message, arrival -> Duration? in
+                    guard message["event"] == "post.created", let id = message["post"]?["id"]?.string, let sent = sentAt[id] else { return nil }
+                    return arrival - sent
+                }
+                #expect(lateness.count == count && (lateness.max() ?? .zero) < .seconds(1), "latest: \(lateness.max() ?? .zero)")
             }
             try await sse.inbox.waitFor("the last flood event on SSE", timeout: .seconds(5)) { _ in
                 sse.inbox.events("post.created").count >= count

@@ -18,6 +18,8 @@ import Darwin
 final class StreamInbox: Sendable {
     struct State {
         var messages: [JSON] = []
+        /// When each message arrived (same order as `messages`).
+        var arrivals: [ContinuousClock.Instant] = []
         /// SSE comment lines (`: heartbeat`).
         var comments: [String] = []
         /// SSE event ids, in order.
@@ -29,6 +31,9 @@ final class StreamInbox: Sendable {
     let state = Mutex(State())
 
     var messages: [JSON] { state.withLock { $0.messages } }
+
+    /// Every message with its arrival time.
+    var timedMessages: [(JSON, ContinuousClock.Instant)] { state.withLock { Array(zip($0.messages, $0.arrivals)) } }
     var ended: Bool { state.withLock { $0.ended } }
 
     func events(_ name: String) -> [JSON] {
@@ -108,7 +113,11 @@ final class WebSocketTestClient: Sendable {
                     continuation.yield(true)
                     for try await message in inbound.messages(maxSize: 1 << 22) {
                         if case .text(let text) = message, let json = JSON.parse(Array(text.utf8)) {
-                            inbox.state.withLock { $0.messages.append(json) }
+                            let now = ContinuousClock.now
+                            inbox.state.withLock {
+                                $0.messages.append(json)
+                                $0.arrivals.append(now)
+                            }
                         }
                     }
                 }
@@ -244,6 +253,7 @@ final class SSETestClient: Sendable {
         guard !data.isEmpty, let json = JSON.parse(Array(data.joined(separator: "\n").utf8)) else { return }
         inbox.state.withLock { state in
             state.messages.append(json)
+            state.arrivals.append(ContinuousClock.now)
             if let id { state.ids.append(id) }
         }
     }
