@@ -35,10 +35,10 @@ final class CeilingBody: Sendable {
 /// same background services `buildApplication` attaches (fan-out workers, maintenance).
 struct BenchServer {
     let services: AppServices
-    let port: Int
     let ceiling: CeilingBody
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
+    let running: InProcessServer
+
+    var port: Int { running.port }
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
@@ -46,19 +46,31 @@ struct BenchServer {
         let ceiling = CeilingBody()
         let router = buildRouter(services: services)
         router.get("bench/ceiling") { _, _ in ceiling.response() }
-        // The background services of the real application (FanOutWorker, MaintenanceService
-        // are internal to RoostServer; buildApplication exposes them through `services`).
-        let background = buildApplication(services: services, logger: logger).services
+        let running = try await InProcessServer.start(logger: logger) { onServerRunning in
+            buildApplication(services: services, logger: logger, router: router, onServerRunning: onServerRunning)
+        }
+        return BenchServer(services: services, ceiling: ceiling, running: running)
+    }
+
+    func stop() async { await running.stop() }
+}
+
+/// An application run by a `ServiceGroup` in this process on a port the OS picked; shared by the
+/// feed and realtime benches.
+struct InProcessServer: Sendable {
+    let port: Int
+    private let group: ServiceGroup
+    private let task: Task<Void, any Error>
+
+    /// - Parameter makeApp: builds the application, wiring the given callback as `onServerRunning`.
+    static func start<App: Service>(
+        logger: Logger, makeApp: (@escaping @Sendable (any Channel) async -> Void) -> App
+    ) async throws -> InProcessServer {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "roost"),
-            services: background,
-            onServerRunning: { channel in
-                continuation.yield(channel.localAddress?.port ?? 0)
-                continuation.finish()
-            },
-            logger: logger)
+        let app = makeApp { channel in
+            continuation.yield(channel.localAddress?.port ?? 0)
+            continuation.finish()
+        }
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
         let task = Task {
             // A server that fails to start ends the stream, so the wait below ends too.
@@ -75,7 +87,7 @@ struct BenchServer {
             _ = try? await task.value
             throw BenchError("the in-process server did not start")
         }
-        return BenchServer(services: services, port: port, ceiling: ceiling, group: group, task: task)
+        return InProcessServer(port: port, group: group, task: task)
     }
 
     func stop() async {

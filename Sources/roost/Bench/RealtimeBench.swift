@@ -191,38 +191,11 @@ struct RealtimeBench: AsyncParsableCommand {
 }
 
 /// The real application on 127.0.0.1 and a free port, with every background service.
-struct RealtimeBenchServer: Sendable {
-    let port: Int
-    private let group: ServiceGroup
-    private let task: Task<Void, any Error>
-
-    static func start(services: AppServices, logger: Logger) async throws -> RealtimeBenchServer {
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = buildApplication(services: services, logger: logger) { channel in
-            continuation.yield(channel.localAddress?.port ?? 0)
-            continuation.finish()
+enum RealtimeBenchServer {
+    static func start(services: AppServices, logger: Logger) async throws -> InProcessServer {
+        try await InProcessServer.start(logger: logger) { onServerRunning in
+            buildApplication(services: services, logger: logger, onServerRunning: onServerRunning)
         }
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [], logger: logger))
-        let task = Task {
-            defer { continuation.finish() }
-            try await group.run()
-        }
-        var port = 0
-        for await value in ports {
-            port = value
-            break
-        }
-        guard port > 0 else {
-            await group.triggerGracefulShutdown()
-            _ = try? await task.value
-            throw RealtimeBenchError("the server did not start")
-        }
-        return RealtimeBenchServer(port: port, group: group, task: task)
-    }
-
-    func stop() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
     }
 }
 
