@@ -135,6 +135,17 @@ public protocol FeedStore: Sendable {
     func importUsers(_ users: [NewUser]) async throws -> Int
     func importFollows(_ follows: [(follower: ID, followee: ID, id: ID, createdAt: Date)]) async throws -> Int
     func importPosts(_ posts: [Post], policy: FanOutPolicy) async throws -> Int
-    /// Recomputes followers/following/posts counters from the rows (after an import).
-    func recountCounters() async throws
+    /// Before importing about `expectedRows` rows into `table`: if that pays (a large import into
+    /// a table holding no more rows than that), drops the table's secondary indexes (for posts also
+    /// the search index upkeep) so the imports insert into the primary key alone, until
+    /// `finishBulkLoad`. Returns whether it did. Imports stay idempotent either way, and the next
+    /// `migrate()` completes a bulk load a crash interrupted. Faster when rows arrive in primary-key
+    /// order (follows by follower, then followee).
+    func beginBulkLoad(_ table: BulkLoadTable, expectedRows: Int) async throws -> Bool
+    /// Rebuilds what `beginBulkLoad` dropped (sorted index builds, one full-text rebuild); a no-op
+    /// when nothing is missing. Call it even after a failed import.
+    func finishBulkLoad(_ table: BulkLoadTable) async throws
+    /// Recomputes followers/following/posts counters from the rows (after an import), and marks
+    /// accounts that are celebrities under `policy` as having pull-served posts.
+    func recountCounters(policy: FanOutPolicy) async throws
 }

@@ -67,8 +67,8 @@ enum PostgresSchema {
                   PRIMARY KEY (follower_id, followee_id)
                 )
                 """,
-                "CREATE INDEX follows_followee ON follows (followee_id, id)",
-                "CREATE INDEX follows_follower ON follows (follower_id, id)",
+                BulkLoad.followsFollowee.create,
+                BulkLoad.followsFollower.create,
                 """
                 CREATE TABLE posts (
                   id BIGINT PRIMARY KEY,
@@ -92,7 +92,7 @@ enum PostgresSchema {
                   updated_at BIGINT NOT NULL
                 )
                 """,
-                "CREATE INDEX posts_author ON posts (author_id, id)",
+                BulkLoad.postsAuthor.create,
                 // The public timeline reads only this slice; queries repeat the predicate literally so
                 // the planner can match the partial index.
                 "CREATE INDEX posts_public ON posts (id) WHERE visibility = 'public' AND moderation_status = 'approved'",

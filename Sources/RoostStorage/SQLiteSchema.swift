@@ -45,8 +45,8 @@ enum SQLiteSchema {
                   created_at INTEGER NOT NULL,
                   PRIMARY KEY (follower_id, followee_id)
                 ) WITHOUT ROWID;
-                CREATE INDEX follows_followee ON follows (followee_id, id);
-                CREATE INDEX follows_follower ON follows (follower_id, id);
+                \(BulkLoad.followsFollowee.create);
+                \(BulkLoad.followsFollower.create);
                 CREATE TABLE posts (
                   id INTEGER PRIMARY KEY,
                   author_id INTEGER NOT NULL,
@@ -68,7 +68,7 @@ enum SQLiteSchema {
                   created_at INTEGER NOT NULL,
                   updated_at INTEGER NOT NULL
                 );
-                CREATE INDEX posts_author ON posts (author_id, id);
+                \(BulkLoad.postsAuthor.create);
                 CREATE INDEX posts_public ON posts (id) WHERE visibility = 'public' AND moderation_status = 'approved';
                 CREATE TABLE post_tags (
                   tag TEXT NOT NULL,

@@ -299,16 +299,21 @@ extension SQLiteStore {
     }
 
     public func importFollows(_ follows: [(follower: ID, followee: ID, id: ID, createdAt: Date)]) async throws -> Int {
-        let rows = follows.map { [Int64($0.follower), Int64($0.followee), Int64($0.id), $0.createdAt.millis] }
+        // The whole batch goes in as one JSON array of [follower, followee, id, created_at] rows,
+        // expanded by json_each in one statement: binding 4 values per row through GRDB cost ~3×
+        // more than SQLite's own insert (see `BulkRows`). Built here, outside the writer.
+        var rows = BulkRows(capacity: follows.count, columns: 4)
+        for follow in follows where follow.follower != follow.followee {
+            rows.add([Int64(follow.follower), Int64(follow.followee), Int64(follow.id), follow.createdAt.millis])
+        }
+        let json = rows.json
         return try await pool.write { db in
-            let insert = try db.cachedStatement(
-                sql: "INSERT OR IGNORE INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?)")
-            var inserted = 0
-            for row in rows where row[0] != row[1] {
-                try insert.execute(arguments: StatementArguments(row))
-                inserted += db.changesCount
-            }
-            return inserted
+            try db.execute(
+                sql: """
+                    INSERT OR IGNORE INTO follows (follower_id, followee_id, id, created_at)
+                    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)
+                    """, arguments: [json])
+            return db.changesCount
         }
     }
 
@@ -328,14 +333,19 @@ extension SQLiteStore {
                 ])
                 if db.changesCount > 0 {
                     inserted += 1
-                    try Self.writeTags(postID: post.id, tags: post.tags, db)
+                    // A post just inserted has no tags to replace (deletion removes a post's tags),
+                    // so only inserts, through one cached statement.
+                    for tag in Set(post.tags) {
+                        try db.cachedStatement(sql: "INSERT INTO post_tags (tag, post_id) VALUES (?, ?) ON CONFLICT DO NOTHING")
+                            .execute(arguments: [tag, Int64(post.id)])
+                    }
                 }
             }
             return inserted
         }
     }
 
-    public func recountCounters() async throws {
+    public func recountCounters(policy: FanOutPolicy) async throws {
         try await pool.write { db in
             try db.execute(
                 sql: """
@@ -345,7 +355,7 @@ extension SQLiteStore {
                       posts_count = (SELECT COUNT(*) FROM posts WHERE author_id = users.id);
                     """)
             // Imported posts of accounts that are celebrities now are served by pull, like new ones.
-            try db.execute(sql: "UPDATE users SET has_pull_posts = 1 WHERE followers_count >= ?", arguments: [FanOutPolicy().celebrityThreshold])
+            try db.execute(sql: "UPDATE users SET has_pull_posts = 1 WHERE followers_count >= ?", arguments: [policy.celebrityThreshold])
         }
     }
 

@@ -38,6 +38,7 @@ public final class SQLiteStore: RoostStore {
                     arguments: [migration.version, Date().millis])
             }
         }
+        try await repairBulkLoad()
     }
 
     public func ping() async throws {

@@ -103,6 +103,24 @@ extension ModerationAction {
 // MARK: - Migrations
 
 extension SQLiteSchema {
+    /// The triggers that keep `posts_fts` current: defined once for migration 4 and for the bulk
+    /// load, which drops them while it imports and restores them (see `BulkLoad`).
+    static let postsFTSTriggerNames = ["posts_fts_insert", "posts_fts_delete", "posts_fts_update"]
+    static let postsFTSTriggers = """
+        CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN
+          INSERT INTO posts_fts (rowid, title, text, description, tags) VALUES (new.id, new.title, new.text, new.description, new.tags);
+        END;
+        CREATE TRIGGER posts_fts_delete AFTER DELETE ON posts BEGIN
+          INSERT INTO posts_fts (posts_fts, rowid, title, text, description, tags)
+          VALUES ('delete', old.id, old.title, old.text, old.description, old.tags);
+        END;
+        CREATE TRIGGER posts_fts_update AFTER UPDATE OF title, text, description, tags ON posts BEGIN
+          INSERT INTO posts_fts (posts_fts, rowid, title, text, description, tags)
+          VALUES ('delete', old.id, old.title, old.text, old.description, old.tags);
+          INSERT INTO posts_fts (rowid, title, text, description, tags) VALUES (new.id, new.title, new.text, new.description, new.tags);
+        END;
+        """
+
     /// Version 4: organizations and memberships, reports and the moderation audit trail, and
     /// full-text search (FTS5 tables over posts and users, kept current by triggers, so every
     /// write path — including imports — indexes without knowing about search).
@@ -158,18 +176,7 @@ extension SQLiteSchema {
             CREATE VIRTUAL TABLE posts_fts USING fts5(
               title, text, description, tags, content = 'posts', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
             );
-            CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN
-              INSERT INTO posts_fts (rowid, title, text, description, tags) VALUES (new.id, new.title, new.text, new.description, new.tags);
-            END;
-            CREATE TRIGGER posts_fts_delete AFTER DELETE ON posts BEGIN
-              INSERT INTO posts_fts (posts_fts, rowid, title, text, description, tags)
-              VALUES ('delete', old.id, old.title, old.text, old.description, old.tags);
-            END;
-            CREATE TRIGGER posts_fts_update AFTER UPDATE OF title, text, description, tags ON posts BEGIN
-              INSERT INTO posts_fts (posts_fts, rowid, title, text, description, tags)
-              VALUES ('delete', old.id, old.title, old.text, old.description, old.tags);
-              INSERT INTO posts_fts (rowid, title, text, description, tags) VALUES (new.id, new.title, new.text, new.description, new.tags);
-            END;
+            \(postsFTSTriggers)
             INSERT INTO posts_fts (posts_fts) VALUES ('rebuild');
             CREATE VIRTUAL TABLE users_fts USING fts5(
               username, display_name, content = 'users', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
@@ -271,7 +278,7 @@ extension PostgresSchema {
             $$
             """,
             "CREATE TABLE post_search (post_id BIGINT PRIMARY KEY, document tsvector NOT NULL)",
-            "CREATE INDEX post_search_document ON post_search USING GIN (document)",
+            BulkLoad.postSearchDocument.create,
             "CREATE TABLE user_search (user_id BIGINT PRIMARY KEY, document tsvector NOT NULL)",
             "CREATE INDEX user_search_document ON user_search USING GIN (document)",
             """

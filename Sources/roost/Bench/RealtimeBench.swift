@@ -135,7 +135,7 @@ struct RealtimeBench: AsyncParsableCommand {
         for start in stride(from: 0, to: follows.count, by: 10_000) {
             _ = try await store.importFollows(Array(follows[start..<min(start + 10_000, follows.count)]))
         }
-        try await store.recountCounters()
+        try await store.recountCounters(policy: FanOutPolicy())
         RealtimeBenchSupport.progress("loaded \(authors + clients) accounts and \(follows.count) follows\n")
 
         let services = await AppServices(configuration: configuration, store: store)

@@ -1,0 +1,263 @@
+import Foundation
+import GRDB
+import PostgresNIO
+import RoostCore
+
+/// A table whose index upkeep a large import can defer (`RoostStore.beginBulkLoad`).
+public enum BulkLoadTable: String, Sendable, CaseIterable {
+    case follows
+    case posts
+}
+
+/// Bulk-load mode: a large import into an (almost) empty table runs ~2-5× faster when it inserts
+/// into the primary key alone and builds the secondary indexes afterwards (CREATE INDEX sorts once;
+/// incremental inserts in an order other than the index's dirty pages all over the tree in every
+/// batch) and rebuilds the search index in one statement instead of per row.
+///
+/// Crash safety needs no marker table: what a bulk load removes is itself the marker. `migrate()`
+/// calls `repairBulkLoad`, which recreates any missing deferred index (CREATE INDEX IF NOT EXISTS
+/// from the same definitions the schema uses) and, if the search upkeep of `posts` is missing
+/// (SQLite: its FTS triggers; PostgreSQL: its trigger disabled), restores it and rebuilds the
+/// search index from the posts.
+enum BulkLoad {
+    /// One secondary index, defined once for both schemas and for the bulk load.
+    struct Index: Sendable {
+        let name: String
+        /// `table (columns)`, as after `ON` in CREATE INDEX (same syntax on both backends).
+        let target: String
+
+        /// The schema's statement (kept exactly as the released migrations wrote it).
+        var create: String { "CREATE INDEX \(name) ON \(target)" }
+        var createIfMissing: String { "CREATE INDEX IF NOT EXISTS \(name) ON \(target)" }
+        var drop: String { "DROP INDEX IF EXISTS \(name)" }
+    }
+
+    static let followsFollowee = Index(name: "follows_followee", target: "follows (followee_id, id)")
+    static let followsFollower = Index(name: "follows_follower", target: "follows (follower_id, id)")
+    static let postsAuthor = Index(name: "posts_author", target: "posts (author_id, id)")
+    /// PostgreSQL's full-text index (migration 4).
+    static let postSearchDocument = Index(name: "post_search_document", target: "post_search USING GIN (document)")
+
+    /// The secondary B-tree indexes a bulk load of `table` drops. Must list only indexes the
+    /// current schema has: `repairBulkLoad` recreates whatever is listed here.
+    static func deferredIndexes(_ table: BulkLoadTable) -> [Index] {
+        switch table {
+        case .follows: [followsFollowee, followsFollower]
+        case .posts: [postsAuthor]
+        }
+    }
+
+    /// Below this many rows an import keeps the indexes: rebuilding them would cost more.
+    static let minimumRows = 50_000
+
+    /// Whether deferring pays: the import is large and at least as large as what the table holds
+    /// (rebuilding sorts old and new rows; incremental upkeep touches only the new ones).
+    static func pays(existingRows: Int, expectedRows: Int) -> Bool {
+        expectedRows >= minimumRows && existingRows <= expectedRows
+    }
+}
+
+// MARK: - SQLite
+
+extension SQLiteStore {
+    public func beginBulkLoad(_ table: BulkLoadTable, expectedRows: Int) async throws -> Bool {
+        try await pool.write { db in
+            // Counts at most expectedRows + 1 rows, so a huge table is not scanned to say "no".
+            let existing =
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM \(table.rawValue) LIMIT ?)", arguments: [expectedRows + 1]) ?? 0
+            guard BulkLoad.pays(existingRows: existing, expectedRows: expectedRows) else { return false }
+            for index in BulkLoad.deferredIndexes(table) { try db.execute(sql: index.drop) }
+            if table == .posts {
+                for trigger in SQLiteSchema.postsFTSTriggerNames { try db.execute(sql: "DROP TRIGGER IF EXISTS \(trigger)") }
+            }
+            return true
+        }
+    }
+
+    public func finishBulkLoad(_ table: BulkLoadTable) async throws {
+        // One index per transaction keeps each WAL commit bounded; an interruption between them
+        // leaves the rest to `repairBulkLoad`, which is idempotent.
+        for index in BulkLoad.deferredIndexes(table) {
+            try await pool.write { db in try db.execute(sql: index.createIfMissing) }
+        }
+        if table == .posts {
+            try await pool.write { db in try Self.restorePostSearch(db) }
+        }
+    }
+
+    /// Completes an interrupted bulk load (see `BulkLoad`); cheap when there is none.
+    func repairBulkLoad() async throws {
+        for table in BulkLoadTable.allCases { try await finishBulkLoad(table) }
+    }
+
+    /// What a bulk load deferred that is not back (empty when every index and trigger is in
+    /// place); for tests and diagnostics.
+    func missingBulkLoadStructures() async throws -> [String] {
+        try await pool.read { db in
+            let present = try String.fetchSet(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger')")
+            let expected = BulkLoadTable.allCases.flatMap(BulkLoad.deferredIndexes).map(\.name) + SQLiteSchema.postsFTSTriggerNames
+            return expected.filter { !present.contains($0) }
+        }
+    }
+
+    /// Ids of the accounts whose posts are served by pull (`has_pull_posts`); for tests.
+    func pullPostAuthors() async throws -> Set<ID> {
+        try await pool.read { db in
+            Set(try Int64.fetchAll(db, sql: "SELECT id FROM users WHERE has_pull_posts = 1").map { ID($0) })
+        }
+    }
+
+    /// Puts back the FTS triggers of `posts` and, if they were missing, rebuilds `posts_fts` from
+    /// the posts, in the same transaction (so either both happen or the triggers stay missing and
+    /// the next repair tries again).
+    static func restorePostSearch(_ db: Database) throws {
+        // Before migration 4 there is no search index to restore.
+        guard try db.tableExists("posts_fts") else { return }
+        let present = try String.fetchSet(
+            db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'posts'")
+        guard !SQLiteSchema.postsFTSTriggerNames.allSatisfy(present.contains) else { return }
+        for trigger in SQLiteSchema.postsFTSTriggerNames { try db.execute(sql: "DROP TRIGGER IF EXISTS \(trigger)") }
+        try db.execute(sql: SQLiteSchema.postsFTSTriggers)
+        try db.execute(sql: "INSERT INTO posts_fts (posts_fts) VALUES ('rebuild')")
+    }
+}
+
+// MARK: - PostgreSQL
+
+extension PostgresStore {
+    /// The trigger that keeps `post_search` current (migration 4).
+    static let postSearchTrigger = "posts_search_sync"
+
+    public func beginBulkLoad(_ table: BulkLoadTable, expectedRows: Int) async throws -> Bool {
+        try await transaction { connection in
+            let existing = try await rows(
+                PostgresQuery(unsafeSQL: "SELECT count(*)::bigint FROM (SELECT 1 FROM \(table.rawValue) LIMIT \(expectedRows + 1)) AS t"),
+                on: connection
+            ).first?.decode(Int64.self) ?? 0
+            guard BulkLoad.pays(existingRows: Int(existing), expectedRows: expectedRows) else { return false }
+            for index in BulkLoad.deferredIndexes(table) {
+                try await rows(PostgresQuery(unsafeSQL: index.drop), on: connection)
+            }
+            if table == .posts {
+                try await rows(PostgresQuery(unsafeSQL: "ALTER TABLE posts DISABLE TRIGGER \(Self.postSearchTrigger)"), on: connection)
+                try await rows(PostgresQuery(unsafeSQL: BulkLoad.postSearchDocument.drop), on: connection)
+            }
+            return true
+        }
+    }
+
+    public func finishBulkLoad(_ table: BulkLoadTable) async throws {
+        for index in BulkLoad.deferredIndexes(table) {
+            try await transaction { connection in
+                // Sorts in memory rather than in temporary files; the default is 64 MB.
+                try await rows("SET LOCAL maintenance_work_mem = '512MB'", on: connection)
+                try await rows(PostgresQuery(unsafeSQL: index.createIfMissing), on: connection)
+            }
+        }
+        if table == .posts {
+            try await restorePostSearch()
+        }
+        // Fresh statistics, so the planner does not plan for the empty table it last sampled.
+        try await rows(PostgresQuery(unsafeSQL: "ANALYZE \(table.rawValue)"))
+    }
+
+    /// Completes an interrupted bulk load (see `BulkLoad`); cheap when there is none.
+    func repairBulkLoad() async throws {
+        // Looked up first: CREATE INDEX IF NOT EXISTS would still wait for a lock on the table.
+        let missing = Set(try await missingBulkLoadStructures())
+        for index in BulkLoadTable.allCases.flatMap(BulkLoad.deferredIndexes) where missing.contains(index.name) {
+            try await rows(PostgresQuery(unsafeSQL: index.createIfMissing))
+        }
+        try await restorePostSearch()
+    }
+
+    /// What a bulk load deferred that is not back (empty when every index is in place and the
+    /// search trigger enabled); for tests and diagnostics.
+    func missingBulkLoadStructures() async throws -> [String] {
+        var missing: [String] = []
+        for index in BulkLoadTable.allCases.flatMap(BulkLoad.deferredIndexes) + [BulkLoad.postSearchDocument] {
+            let absent = try await rows(PostgresQuery(unsafeSQL: "SELECT to_regclass('\(index.name)') IS NULL")).first?.decode(Bool.self)
+            if absent != false { missing.append(index.name) }
+        }
+        if try await postSearchTriggerState() != "O" { missing.append(Self.postSearchTrigger) }
+        return missing
+    }
+
+    /// Ids of the accounts whose posts are served by pull (`has_pull_posts`); for tests.
+    func pullPostAuthors() async throws -> Set<ID> {
+        Set(try await rows("SELECT id FROM users WHERE has_pull_posts").map { try $0.decode(Int64.self).roostID })
+    }
+
+    /// `pg_trigger.tgenabled` of the search trigger of `posts`: "O" enabled, "D" disabled, nil
+    /// before migration 4.
+    private func postSearchTriggerState(on connection: PostgresConnection? = nil) async throws -> String? {
+        let query = PostgresQuery(
+            unsafeSQL: "SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = to_regclass('posts') AND tgname = '\(Self.postSearchTrigger)'")
+        let found = if let connection { try await rows(query, on: connection) } else { try await rows(query) }
+        return try found.first?.decode(String.self)
+    }
+
+    /// If the search trigger of `posts` is disabled (a bulk load), rebuilds `post_search` from the
+    /// posts, recreates its GIN index and enables the trigger, all in one transaction.
+    private func restorePostSearch() async throws {
+        try await transaction { connection in
+            guard try await postSearchTriggerState(on: connection) == "D" else { return }
+            try await rows("SET LOCAL maintenance_work_mem = '512MB'", on: connection)
+            try await rows(PostgresQuery(unsafeSQL: BulkLoad.postSearchDocument.drop), on: connection)
+            try await rows("TRUNCATE post_search", on: connection)
+            try await rows(
+                "INSERT INTO post_search (post_id, document) SELECT id, roost_post_document(title, text, description, tags) FROM posts",
+                on: connection)
+            try await rows(PostgresQuery(unsafeSQL: BulkLoad.postSearchDocument.create), on: connection)
+            try await rows(PostgresQuery(unsafeSQL: "ALTER TABLE posts ENABLE TRIGGER \(Self.postSearchTrigger)"), on: connection)
+        }
+    }
+}
+
+/// Rows of integers as one JSON array of arrays (`[[1,2],[3,4]]`), for inserting a whole batch
+/// with `json_each` in a single SQLite statement. Digits are written by hand into a byte buffer:
+/// ids have 19 digits, too long for Swift's inline small strings, so `String(value)` would
+/// allocate once per value.
+struct BulkRows {
+    private var bytes: [UInt8] = [UInt8(ascii: "[")]
+    private var isEmpty = true
+
+    init(capacity: Int, columns: Int) {
+        bytes.reserveCapacity(2 + capacity * (columns * 21 + 3))
+    }
+
+    mutating func add(_ values: [Int64]) {
+        if !isEmpty { bytes.append(UInt8(ascii: ",")) }
+        isEmpty = false
+        bytes.append(UInt8(ascii: "["))
+        for (i, value) in values.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            append(value)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    var json: String {
+        String(decoding: bytes + [UInt8(ascii: "]")], as: UTF8.self)
+    }
+
+    private mutating func append(_ value: Int64) {
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var count = 1
+        var rest = magnitude / 10
+        while rest > 0 {
+            count += 1
+            rest /= 10
+        }
+        // Digits are written backwards into the space just appended.
+        var index = bytes.count + count
+        bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
+        repeat {
+            index -= 1
+            bytes[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+        } while magnitude > 0
+    }
+}
