@@ -98,6 +98,11 @@ struct BenchLoader {
     /// batch appends to it (followers are generated in id order).
     static let followBatchUsers = 2_000
     static let postBatch = 20_000
+    /// Batches written at once. PostgreSQL runs each on its own connection and backend, so two
+    /// use both cores of a small machine (one backend is CPU-bound on the inserts); SQLite
+    /// serializes the writes but prepares the next batch (its JSON) while one is written.
+    static let followWriters = 2
+    static let postWriters = 2
 
     func load() async throws -> LoadReport {
         var report = LoadReport()
@@ -112,9 +117,9 @@ struct BenchLoader {
             var bar = ProgressBar(label: "users", total: shape.users)
             let t0 = clock.now
             let graph = self.graph
+            let store = self.store
             try await pipelined(count: shape.users, step: Self.userBatch, generate: { graph.users($0) }) { rows in
                 _ = try await store.importUsers(rows)
-                return rows.count
             } progress: {
                 bar.update($0)
             }
@@ -132,16 +137,18 @@ struct BenchLoader {
             var followers = report.followers
             let graph = self.graph
             let base = graph.userBaseMillis
+            let store = self.store
             try await pipelined(
-                count: shape.users, step: Self.followBatchUsers,
+                count: shape.users, step: Self.followBatchUsers, writers: Self.followWriters,
                 generate: { range in
                     graph.follows(range).sorted { ($0.follower, $0.followee) < ($1.follower, $1.followee) }
+                },
+                observe: { rows in
+                    for row in rows { followers[Int((row.followee >> 22) - base)] += 1 }
+                    written += rows.count
                 }
             ) { rows in
-                for row in rows { followers[Int((row.followee >> 22) - base)] += 1 }
                 _ = try await store.importFollows(rows)
-                written += rows.count
-                return rows.count
             } progress: {
                 bar.update($0)
             }
@@ -161,10 +168,14 @@ struct BenchLoader {
             let graph = self.graph
             let base = graph.userBaseMillis
             let policy = self.policy
-            try await pipelined(count: shape.posts, step: Self.postBatch, generate: { graph.posts($0) }) { rows in
-                for row in rows { posts[Int((row.authorID >> 22) - base)] += 1 }
+            let store = self.store
+            try await pipelined(
+                count: shape.posts, step: Self.postBatch, writers: Self.postWriters, generate: { graph.posts($0) },
+                observe: { rows in
+                    for row in rows { posts[Int((row.authorID >> 22) - base)] += 1 }
+                }
+            ) { rows in
                 _ = try await store.importPosts(rows, policy: policy)
-                return rows.count
             } progress: {
                 bar.update($0)
             }
@@ -192,26 +203,43 @@ struct BenchLoader {
         writeStderr(String(format: " %.1f s\n", (ContinuousClock.now - t0).seconds))
     }
 
-    /// Walks 0..<count in steps, generating batch k+1 in a task while `write` stores batch k.
-    /// `write` returns how many rows it wrote (the progress bar's unit).
+    /// Walks 0..<count in steps, generating batch k+1 in a task while batch k is written, with up
+    /// to `writers` batches being written at once. `observe` sees each batch, in order, before it
+    /// is written; `progress` gets the rows written so far.
     private func pipelined<Row: Sendable>(
-        count: Int, step: Int, generate: @escaping @Sendable (Range<Int>) -> [Row],
-        write: ([Row]) async throws -> Int, progress: (Int) -> Void
+        count: Int, step: Int, writers: Int = 1, generate: @escaping @Sendable (Range<Int>) -> [Row],
+        observe: ([Row]) -> Void = { _ in }, write: @escaping @Sendable ([Row]) async throws -> Void, progress: (Int) -> Void
     ) async throws {
         guard count > 0 else { return }
-        var start = 0
-        var pending = Task { generate(0..<min(step, count)) }
-        var done = 0
-        while start < count {
-            let rows = await pending.value
-            let next = start + step
-            if next < count {
-                let range = next..<min(next + step, count)
-                pending = Task { generate(range) }
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            var start = 0
+            var pending = Task { generate(0..<min(step, count)) }
+            var inFlight = 0
+            var done = 0
+            while start < count {
+                let rows = await pending.value
+                let next = start + step
+                if next < count {
+                    let range = next..<min(next + step, count)
+                    pending = Task { generate(range) }
+                }
+                observe(rows)
+                if inFlight == writers, let written = try await group.next() {
+                    inFlight -= 1
+                    done += written
+                    progress(done)
+                }
+                group.addTask {
+                    try await write(rows)
+                    return rows.count
+                }
+                inFlight += 1
+                start = next
             }
-            done += try await write(rows)
-            progress(done)
-            start = next
+            while let written = try await group.next() {
+                done += written
+                progress(done)
+            }
         }
     }
 }
