@@ -17,14 +17,46 @@ public struct FanOutPolicy: Sendable, Equatable {
     public var inactiveAfter: TimeInterval = 14 * 24 * 3600
     /// Recent posts of a newly followed account copied into the follower's timeline.
     public var backfillCount = 20
-    /// Followers handled per fan-out transaction.
-    public var batchSize = 2_000
+    /// Followers in the first fan-out transaction of a job group; later ones adapt to `batchTime`.
+    public var batchSize = 500
+    /// The duration a fan-out transaction aims at. On SQLite every other write (a post, a follow)
+    /// waits for the running batch, so this bounds what fan-out adds to their latency.
+    public var batchTime: Duration = .milliseconds(3)
+    /// Jobs a worker leases at once; push jobs of one author among them share their batches.
+    public var jobsPerClaim = 64
     /// Timeline entries older than this are removed by maintenance (reads then pull).
     public var retention: TimeInterval = 90 * 24 * 3600
 
     public init() {}
 
     public func isCelebrity(followers: Int) -> Bool { followers >= celebrityThreshold }
+}
+
+/// How fan-out jobs share work. Posts of one author go to the same followers, so a batch that
+/// pushes several of them writes each follower's timeline page once for all of them: the page
+/// write (not the row) is what a timeline insert costs, so a burst of posts fans out several
+/// times faster than the same posts one by one.
+public enum FanOutBatching {
+    /// Groups leased jobs that can share batches: same kind, author and position, oldest first.
+    public static func groups<Job>(_ jobs: [Job], key: (Job) -> (kind: String, author: ID, position: ID)) -> [[Job]] {
+        var order: [String] = []
+        var groups: [String: [Job]] = [:]
+        for job in jobs {
+            let k = key(job)
+            let name = "\(k.kind):\(k.author):\(k.position)"
+            if groups[name] == nil { order.append(name) }
+            groups[name, default: []].append(job)
+        }
+        return order.compactMap { groups[$0] }
+    }
+
+    /// Followers for the next batch: scaled so the batch takes about `target`, given the last
+    /// batch's size and duration; never below 16 or above 20,000.
+    public static func nextFollowers(last: Int, took: Duration, target: Duration) -> Int {
+        let took = max(took, .microseconds(100))
+        let scale = min(4, max(0.25, target / took))
+        return min(20_000, max(16, Int(Double(last) * scale)))
+    }
 }
 
 /// The parts of a home timeline a read merges (see `HomeFeedMerge`).

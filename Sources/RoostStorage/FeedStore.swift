@@ -35,15 +35,44 @@ public struct FanOutJob: Sendable, Equatable {
 public struct FanOutProgress: Sendable, Equatable {
     /// Timeline rows written or removed.
     public var entries: Int
-    /// The job has no followers left and was deleted.
+    /// The jobs have no followers left and were deleted.
     public var finished: Bool
-    /// Where the job stands now (followers ≤ position are done).
+    /// Where the jobs stand now (followers ≤ position are done).
     public var position: ID
+    /// Jobs deleted because their post is gone (the rest of the group goes on).
+    public var dropped: [ID]
 
-    public init(entries: Int, finished: Bool, position: ID) {
+    public init(entries: Int, finished: Bool, position: ID, dropped: [ID] = []) {
         self.entries = entries
         self.finished = finished
         self.position = position
+        self.dropped = dropped
+    }
+}
+
+/// What `FeedStore.homeSlice` read: the timeline's state, the floor it used, the candidates.
+public struct HomeSlice: Sendable, Equatable {
+    public var state: TimelineState
+    /// Below this id the slice has nothing: the read continues with the pull query.
+    public var floor: ID
+    public var ids: [ID]
+
+    public init(state: TimelineState, floor: ID, ids: [ID]) {
+        self.state = state
+        self.floor = floor
+        self.ids = ids
+    }
+}
+
+extension FeedStore {
+    /// Three point reads; fine where a call costs no round trip (SQLite reads on the caller's thread).
+    public func homeSlice(userID: ID, before: ID?, horizon: ID, limit: Int, known: TimelineState?) async throws -> HomeSlice {
+        let state = if let known { known } else { try await timelineState(userID: userID) }
+        let floor = max(state.floor, horizon)
+        guard before.map({ $0 > floor }) ?? true else { return HomeSlice(state: state, floor: floor, ids: []) }
+        let entries = try await timelineEntries(userID: userID, before: before, floor: floor, limit: limit)
+        let pulled = try await pullOnlyPostIDs(followerID: userID, before: before, floor: floor, limit: limit)
+        return HomeSlice(state: state, floor: floor, ids: HomeFeedMerge.mergeDescending([entries, pulled], limit: limit))
     }
 }
 
@@ -90,6 +119,10 @@ public protocol FeedStore: Sendable {
     /// Pull-only (celebrity) posts of accounts `userID` follows, newest first, `floor ≤ id < before`.
     /// Read fresh on every home read, so a celebrity's post is in every follower's next read.
     func pullOnlyPostIDs(followerID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID]
+    /// The storage part of a home page in one call: the timeline's state (unless `known`) and the
+    /// newest materialized and pull-only candidates with `max(floor, horizon) ≤ id < before`,
+    /// merged newest first. On PostgreSQL one round trip instead of three.
+    func homeSlice(userID: ID, before: ID?, horizon: ID, limit: Int, known: TimelineState?) async throws -> HomeSlice
     /// The pull query: posts of everyone `userID` follows and of `userID`, newest first, `id < before`.
     func pullHomePostIDs(userID: ID, before: ID?, limit: Int) async throws -> [ID]
     /// Rebuilds a timeline from storage (the newest `policy.timelineCap` pushable posts), sets its
@@ -107,12 +140,14 @@ public protocol FeedStore: Sendable {
 
     // MARK: Fan-out queue
 
-    /// Leases the oldest due job for `lease` seconds, or nil.
-    func claimFanOutJob(now: Date, lease: TimeInterval) async throws -> FanOutJob?
-    /// Handles the next `batchSize` followers after `job.position` in one transaction and records
-    /// the new position (or deletes the finished job). Writing is idempotent, so a batch repeated
-    /// after a crash neither duplicates nor loses entries.
-    func runFanOutBatch(_ job: FanOutJob, now: Date, policy: FanOutPolicy) async throws -> FanOutProgress
+    /// Leases up to `limit` due jobs, oldest first, for `lease` seconds.
+    func claimFanOutJobs(now: Date, lease: TimeInterval, limit: Int) async throws -> [FanOutJob]
+    /// Handles the next `followers` followers after the position of `jobs` (one kind, author and
+    /// position: see `FanOutBatching.groups`) in one transaction, every post of the group per
+    /// follower, and records the new position (or deletes the finished jobs). Push jobs whose post
+    /// is gone are deleted. Writing is idempotent, so a batch repeated after a crash neither
+    /// duplicates nor loses entries.
+    func runFanOutBatch(_ jobs: [FanOutJob], followers: Int, now: Date) async throws -> FanOutProgress
     /// Makes a failed job due again at `retryAt`.
     func releaseFanOutJob(id: ID, retryAt: Date) async throws
     /// Jobs waiting or running, and when the oldest was created.

@@ -451,6 +451,10 @@ public final class PostgresStore: RoostStore {
 
     public func unfollow(followerID: ID, followeeID: ID) async throws -> Bool {
         try await transaction { connection in
+            // Waits for running fan-out batches of either user (they hold KEY SHARE on their
+            // author), so the timeline cleanup below sees their entries; id order avoids deadlocks.
+            try await rows(
+                "SELECT 1 FROM users WHERE id IN (\(followerID.pgBits), \(followeeID.pgBits)) ORDER BY id FOR UPDATE", on: connection)
             let deleted = try await rows(
                 "DELETE FROM follows WHERE follower_id = \(followerID.pgBits) AND followee_id = \(followeeID.pgBits) RETURNING 1",
                 on: connection)
@@ -1063,55 +1067,70 @@ extension PostgresStore {
             position: position.roostID, attempts: attempts, createdAt: Date(millis: createdAt))
     }
 
-    public func claimFanOutJob(now: Date, lease: TimeInterval) async throws -> FanOutJob? {
+    public func claimFanOutJobs(now: Date, lease: TimeInterval, limit: Int) async throws -> [FanOutJob] {
         // SKIP LOCKED lets workers on several nodes claim different jobs at once instead of queueing
-        // on the oldest; the outer conditions are re-checked on the locked row, so a job another
+        // on the oldest; the outer conditions are re-checked on the locked rows, so a job another
         // worker leased meanwhile is never handed out twice.
         try await rows(
             """
             UPDATE fanout_jobs SET locked_until = \(now.addingTimeInterval(lease).millis), attempts = attempts + 1
-            WHERE id = (
+            WHERE id IN (
               SELECT id FROM fanout_jobs WHERE available_at <= \(now.millis) AND locked_until <= \(now.millis)
-              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED
+              ORDER BY id LIMIT \(Int64(max(1, limit))) FOR UPDATE SKIP LOCKED
             ) AND available_at <= \(now.millis) AND locked_until <= \(now.millis)
             RETURNING \(unescaped: Self.jobColumns)
             """
-        ).first.map(Self.job)
+        ).map(Self.job).sorted { $0.id < $1.id }
     }
 
-    public func runFanOutBatch(_ job: FanOutJob, now: Date, policy: FanOutPolicy) async throws -> FanOutProgress {
-        try await transaction { connection in
-            let author = job.authorID.pgBits
-            let post = job.postID.pgBits
-            let position = job.position.pgBits
-            if job.kind == .push {
-                // KEY SHARE on the post makes a concurrent delete wait for this batch, so the purge
-                // it queues runs after these entries exist. SHARE on the author makes a concurrent
-                // unfollow wait too, so its timeline cleanup sees the entries written here.
-                guard !(try await rows("SELECT 1 FROM posts WHERE id = \(post) FOR KEY SHARE", on: connection)).isEmpty else {
-                    // Deleted before it was delivered: nothing to push.
-                    try await rows("DELETE FROM fanout_jobs WHERE id = \(job.id.pgBits)", on: connection)
-                    return FanOutProgress(entries: 0, finished: true, position: job.position)
+    public func runFanOutBatch(_ jobs: [FanOutJob], followers: Int, now: Date) async throws -> FanOutProgress {
+        guard let first = jobs.first else { return FanOutProgress(entries: 0, finished: true, position: 0) }
+        return try await transaction { connection in
+            let author = first.authorID.pgBits
+            let position = first.position.pgBits
+            var live = jobs
+            var dropped: [ID] = []
+            if first.kind == .push {
+                // KEY SHARE on the posts makes a concurrent delete wait for this batch, so the purge
+                // it queues runs after these entries exist. KEY SHARE on the author makes an
+                // unfollow wait too (it locks both users FOR UPDATE), so its timeline cleanup sees
+                // the entries written here; unlike SHARE it does not block the author's next post,
+                // whose counter update takes only a NO KEY UPDATE lock.
+                var existing = Set<Int64>()
+                for row in try await rows(
+                    "SELECT id FROM posts WHERE id = ANY(\(jobs.map(\.postID.pgBits))) FOR KEY SHARE", on: connection)
+                {
+                    existing.insert(try row.decode(Int64.self))
                 }
-                try await rows("SELECT 1 FROM users WHERE id = \(author) FOR SHARE", on: connection)
+                dropped = jobs.filter { !existing.contains($0.postID.pgBits) }.map(\.id)
+                live = jobs.filter { existing.contains($0.postID.pgBits) }
+                if !dropped.isEmpty {
+                    try await rows("DELETE FROM fanout_jobs WHERE id = ANY(\(dropped.map(\.pgBits)))", on: connection)
+                }
+                guard !live.isEmpty else { return FanOutProgress(entries: 0, finished: true, position: first.position, dropped: dropped) }
+                try await rows("SELECT 1 FROM users WHERE id = \(author) FOR KEY SHARE", on: connection)
             }
             let upper = try await rows(
                 """
                 SELECT follower_id FROM follows WHERE followee_id = \(author) AND follower_id > \(position)
-                ORDER BY follower_id LIMIT 1 OFFSET \(Int64(max(policy.batchSize - 1, 0)))
+                ORDER BY follower_id LIMIT 1 OFFSET \(Int64(max(followers - 1, 0)))
                 """, on: connection
             ).first.map { try $0.decode(Int64.self) }
             let end = upper ?? Int64.max
+            let posts = live.map(\.postID.pgBits)
             let entries: Int
-            switch job.kind {
+            switch first.kind {
             case .push:
+                // Follower-major order: each follower's timeline takes every post of the group at once.
                 entries = try await count(
                     """
                     WITH pushed AS (
                       INSERT INTO timeline_entries (user_id, post_id, author_id)
-                      SELECT f.follower_id, \(post), \(author) FROM follows f JOIN users u ON u.id = f.follower_id
+                      SELECT f.follower_id, p.id, \(author) FROM follows f JOIN users u ON u.id = f.follower_id
+                        CROSS JOIN unnest(\(posts)::bigint[]) AS p(id)
                       WHERE f.followee_id = \(author) AND f.follower_id > \(position) AND f.follower_id <= \(end)
-                        AND u.home_active_until > \(now.millis) AND u.timeline_floor <= \(post)
+                        AND u.home_active_until > \(now.millis) AND u.timeline_floor <= p.id
+                      ORDER BY f.follower_id, p.id
                       ON CONFLICT DO NOTHING RETURNING 1
                     )
                     SELECT count(*) FROM pushed
@@ -1120,19 +1139,20 @@ extension PostgresStore {
                 entries = try await count(
                     """
                     WITH gone AS (
-                      DELETE FROM timeline_entries WHERE post_id = \(post) AND user_id IN (
+                      DELETE FROM timeline_entries WHERE post_id = ANY(\(posts)) AND user_id IN (
                         SELECT follower_id FROM follows WHERE followee_id = \(author) AND follower_id > \(position) AND follower_id <= \(end))
                       RETURNING 1
                     )
                     SELECT count(*) FROM gone
                     """, on: connection)
             }
+            let ids = live.map(\.id.pgBits)
             if let upper {
-                try await rows("UPDATE fanout_jobs SET position = \(upper) WHERE id = \(job.id.pgBits)", on: connection)
-                return FanOutProgress(entries: entries, finished: false, position: upper.roostID)
+                try await rows("UPDATE fanout_jobs SET position = \(upper) WHERE id = ANY(\(ids))", on: connection)
+                return FanOutProgress(entries: entries, finished: false, position: upper.roostID, dropped: dropped)
             }
-            try await rows("DELETE FROM fanout_jobs WHERE id = \(job.id.pgBits)", on: connection)
-            return FanOutProgress(entries: entries, finished: true, position: job.position)
+            try await rows("DELETE FROM fanout_jobs WHERE id = ANY(\(ids))", on: connection)
+            return FanOutProgress(entries: entries, finished: true, position: first.position, dropped: dropped)
         }
     }
 

@@ -30,31 +30,33 @@ extension SQLiteStore {
     // MARK: Timelines
 
     public func timelineState(userID: ID) async throws -> TimelineState {
-        try await pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT timeline_floor, home_active_until FROM users WHERE id = ?", arguments: [Int64(userID)])
+        try quickRead { db in
+            guard
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT timeline_floor, home_active_until FROM users WHERE id = ?"), arguments: [Int64(userID)])
             else { return TimelineState(floor: 0, activeUntil: .distantPast) }
             return TimelineState(floor: row.id("timeline_floor"), activeUntil: Date(millis: row["home_active_until"]))
         }
     }
 
     public func timelineEntries(userID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID] {
-        try await pool.read { db in
+        try quickRead { db in
             try Int64.fetchAll(
-                db,
-                sql: "SELECT post_id FROM timeline_entries WHERE user_id = ? AND post_id < ? AND post_id >= ? ORDER BY post_id DESC LIMIT ?",
+                db.cachedStatement(
+                    sql: "SELECT post_id FROM timeline_entries WHERE user_id = ? AND post_id < ? AND post_id >= ? ORDER BY post_id DESC LIMIT ?"),
                 arguments: [Int64(userID), Self.upper(before), Int64(floor), limit]
             ).map { ID($0) }
         }
     }
 
     public func pullOnlyPostIDs(followerID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID] {
-        try await pool.read { db in
+        try quickRead { db in
             try Int64.fetchAll(
-                db,
-                sql: """
-                    SELECT p.id FROM posts p JOIN follows f ON f.followee_id = p.author_id AND f.follower_id = ?
-                    WHERE p.pull_only = 1 AND p.id < ? AND p.id >= ? ORDER BY p.id DESC LIMIT ?
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT p.id FROM posts p JOIN follows f ON f.followee_id = p.author_id AND f.follower_id = ?
+                        WHERE p.pull_only = 1 AND p.id < ? AND p.id >= ? ORDER BY p.id DESC LIMIT ?
+                        """),
                 arguments: [Int64(followerID), Self.upper(before), Int64(floor), limit]
             ).map { ID($0) }
         }
@@ -153,55 +155,73 @@ extension SQLiteStore {
             createdAt: Date(millis: row["created_at"]))
     }
 
-    public func claimFanOutJob(now: Date, lease: TimeInterval) async throws -> FanOutJob? {
+    public func claimFanOutJobs(now: Date, lease: TimeInterval, limit: Int) async throws -> [FanOutJob] {
         try await pool.write { db in
-            try Row.fetchOne(
-                db,
-                sql: """
-                    UPDATE fanout_jobs SET locked_until = ?, attempts = attempts + 1
-                    WHERE id = (SELECT id FROM fanout_jobs WHERE available_at <= ? AND locked_until <= ? ORDER BY id LIMIT 1)
-                    RETURNING id, kind, post_id, author_id, position, attempts, created_at
-                    """, arguments: [now.addingTimeInterval(lease).millis, now.millis, now.millis]
-            ).map(Self.job)
+            try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE fanout_jobs SET locked_until = ?, attempts = attempts + 1
+                        WHERE id IN (SELECT id FROM fanout_jobs WHERE available_at <= ? AND locked_until <= ? ORDER BY id LIMIT ?)
+                        RETURNING id, kind, post_id, author_id, position, attempts, created_at
+                        """), arguments: [now.addingTimeInterval(lease).millis, now.millis, now.millis, limit]
+            ).map(Self.job).sorted { $0.id < $1.id }
         }
     }
 
-    public func runFanOutBatch(_ job: FanOutJob, now: Date, policy: FanOutPolicy) async throws -> FanOutProgress {
-        try await pool.write { db in
-            let author = Int64(job.authorID)
-            let post = Int64(job.postID)
-            if job.kind == .push, try Bool.fetchOne(db, sql: "SELECT 1 FROM posts WHERE id = ?", arguments: [post]) == nil {
-                // Deleted before it was delivered: nothing to push.
-                try db.execute(sql: "DELETE FROM fanout_jobs WHERE id = ?", arguments: [Int64(job.id)])
-                return FanOutProgress(entries: 0, finished: true, position: job.position)
+    public func runFanOutBatch(_ jobs: [FanOutJob], followers: Int, now: Date) async throws -> FanOutProgress {
+        guard let first = jobs.first else { return FanOutProgress(entries: 0, finished: true, position: 0) }
+        return try await pool.write { db in
+            let author = Int64(first.authorID)
+            let position = Int64(first.position)
+            var live = jobs
+            var dropped: [ID] = []
+            if first.kind == .push {
+                // Deleted before they were delivered: nothing to push.
+                let existing = Set(
+                    try Int64.fetchAll(
+                        db.cachedStatement(sql: "SELECT id FROM posts WHERE id IN (\(Self.placeholders(jobs.count)))"),
+                        arguments: StatementArguments(jobs.map { Int64($0.postID) })))
+                dropped = jobs.filter { !existing.contains(Int64($0.postID)) }.map(\.id)
+                live = jobs.filter { existing.contains(Int64($0.postID)) }
+                for id in dropped { try db.execute(sql: "DELETE FROM fanout_jobs WHERE id = ?", arguments: [Int64(id)]) }
+                guard !live.isEmpty else { return FanOutProgress(entries: 0, finished: true, position: first.position, dropped: dropped) }
             }
             let upper = try Int64.fetchOne(
-                db, sql: "SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? ORDER BY follower_id LIMIT 1 OFFSET ?",
-                arguments: [author, Int64(job.position), policy.batchSize - 1])
+                db.cachedStatement(
+                    sql: "SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? ORDER BY follower_id LIMIT 1 OFFSET ?"),
+                arguments: [author, position, max(followers, 1) - 1])
             let end = upper ?? Int64.max
-            switch job.kind {
+            let posts = live.map { Int64($0.postID) }
+            let values = Array(repeating: "(?)", count: posts.count).joined(separator: ",")
+            switch first.kind {
             case .push:
-                try db.execute(
+                // Follower-major order: each follower's timeline page takes every post of the group at once.
+                try db.cachedStatement(
                     sql: """
                         INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
-                        SELECT f.follower_id, ?, ? FROM follows f JOIN users u ON u.id = f.follower_id
+                        SELECT f.follower_id, p.column1, ? FROM follows f JOIN users u ON u.id = f.follower_id CROSS JOIN (VALUES \(values)) p
                         WHERE f.followee_id = ? AND f.follower_id > ? AND f.follower_id <= ?
-                          AND u.home_active_until > ? AND u.timeline_floor <= ?
-                        """, arguments: [post, author, author, Int64(job.position), end, now.millis, post])
+                          AND u.home_active_until > ? AND u.timeline_floor <= p.column1
+                        ORDER BY f.follower_id, p.column1
+                        """
+                ).execute(arguments: StatementArguments([author] + posts + [author, position, end, now.millis]))
             case .purge:
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
-                        DELETE FROM timeline_entries WHERE post_id = ? AND user_id IN (
+                        DELETE FROM timeline_entries WHERE post_id IN (\(Self.placeholders(posts.count))) AND user_id IN (
                           SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? AND follower_id <= ?)
-                        """, arguments: [post, author, Int64(job.position), end])
+                        """
+                ).execute(arguments: StatementArguments(posts + [author, position, end]))
             }
             let entries = db.changesCount
+            let ids = StatementArguments(live.map { Int64($0.id) })
             if let upper {
-                try db.execute(sql: "UPDATE fanout_jobs SET position = ? WHERE id = ?", arguments: [upper, Int64(job.id)])
-                return FanOutProgress(entries: entries, finished: false, position: ID(upper))
+                try db.execute(
+                    sql: "UPDATE fanout_jobs SET position = ? WHERE id IN (\(Self.placeholders(live.count)))", arguments: [upper] + ids)
+                return FanOutProgress(entries: entries, finished: false, position: ID(upper), dropped: dropped)
             }
-            try db.execute(sql: "DELETE FROM fanout_jobs WHERE id = ?", arguments: [Int64(job.id)])
-            return FanOutProgress(entries: entries, finished: true, position: job.position)
+            try db.execute(sql: "DELETE FROM fanout_jobs WHERE id IN (\(Self.placeholders(live.count)))", arguments: ids)
+            return FanOutProgress(entries: entries, finished: true, position: first.position, dropped: dropped)
         }
     }
 
@@ -230,8 +250,9 @@ extension SQLiteStore {
     }
 
     public func snapshot(id: ID) async throws -> RankedSnapshot? {
-        try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, scope, created_at, entries FROM ranked_snapshots WHERE id = ?", arguments: [Int64(id)])
+        try quickRead { db in
+            try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT id, scope, created_at, entries FROM ranked_snapshots WHERE id = ?"), arguments: [Int64(id)])
                 .map {
                     SnapshotCoding.decode(
                         id: $0.id("id"), scope: $0["scope"], createdAt: Date(millis: $0["created_at"]), bytes: Array($0["entries"] as Data))

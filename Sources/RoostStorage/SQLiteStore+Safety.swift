@@ -84,9 +84,9 @@ extension SQLiteStore {
     }
 
     public func organizationIDs(memberID: ID) async throws -> [ID] {
-        try await pool.read { db in
+        try quickRead { db in
             try Int64.fetchAll(
-                db,
+                db.cachedStatement(
                 sql: """
                     WITH RECURSIVE mine(id, depth) AS (
                       SELECT organization_id, 0 FROM organization_members WHERE user_id = ?
@@ -95,7 +95,7 @@ extension SQLiteStore {
                       WHERE o.parent_id IS NOT NULL AND m.depth < ?
                     )
                     SELECT DISTINCT id FROM mine
-                    """, arguments: [Int64(memberID), OrganizationRules.maxDepth]
+                    """), arguments: [Int64(memberID), OrganizationRules.maxDepth]
             ).map { ID($0) }
         }
     }

@@ -50,25 +50,47 @@ struct FanOutWorker: Service {
         }
     }
 
-    /// Runs the next due job to completion; false when the queue had nothing due.
+    /// Leases the due jobs (up to `jobsPerClaim`) and runs them to completion, posts of one author
+    /// together; false when the queue had nothing due.
     func runOneJob() async throws -> Bool {
         let store = engine.store
-        guard let job = try await store.claimFanOutJob(now: engine.clock.now(), lease: lease) else { return false }
-        do {
-            var current = job
-            while true {
-                let progress = try await store.runFanOutBatch(current, now: engine.clock.now(), policy: engine.policy)
-                entries.increment(by: Int64(progress.entries))
-                if progress.finished { break }
-                current.position = progress.position
-            }
-            delivery.recordNanoseconds(Int64(max(0, engine.clock.now().timeIntervalSince(job.createdAt)) * 1e9))
-        } catch {
-            failures.increment()
-            let backoff = min(300, pow(2, Double(job.attempts)))
-            logger.warning("fan-out job failed", metadata: ["roost.post_id": "\(job.postID)", "roost.attempts": "\(job.attempts)"])
-            try? await store.releaseFanOutJob(id: job.id, retryAt: engine.clock.now().addingTimeInterval(backoff))
+        let policy = engine.policy
+        let jobs = try await store.claimFanOutJobs(now: engine.clock.now(), lease: lease, limit: max(1, policy.jobsPerClaim))
+        guard !jobs.isEmpty else { return false }
+        let groups = FanOutBatching.groups(jobs) { (kind: $0.kind.rawValue, author: $0.authorID, position: $0.position) }
+        for group in groups {
+            await run(group, policy: policy)
         }
         return true
+    }
+
+    /// One group of jobs, batch by batch; each batch sized to take about `policy.batchTime`.
+    private func run(_ group: [FanOutJob], policy: FanOutPolicy) async {
+        let store = engine.store
+        var jobs = group
+        var followers = max(1, policy.batchSize / jobs.count)
+        let clock = ContinuousClock()
+        do {
+            while !jobs.isEmpty {
+                let started = clock.now
+                let progress = try await store.runFanOutBatch(jobs, followers: followers, now: engine.clock.now())
+                entries.increment(by: Int64(progress.entries))
+                jobs.removeAll { progress.dropped.contains($0.id) }
+                if progress.finished { break }
+                for index in jobs.indices { jobs[index].position = progress.position }
+                followers = FanOutBatching.nextFollowers(last: followers, took: clock.now - started, target: policy.batchTime)
+            }
+            let now = engine.clock.now()
+            for job in group {
+                delivery.recordNanoseconds(Int64(max(0, now.timeIntervalSince(job.createdAt)) * 1e9))
+            }
+        } catch {
+            failures.increment(by: Int64(jobs.count))
+            logger.warning("fan-out batch failed", metadata: ["roost.post_ids": "\(jobs.map(\.postID))", "roost.attempts": "\(group[0].attempts)"])
+            for job in jobs {
+                let backoff = min(300, pow(2, Double(job.attempts)))
+                try? await store.releaseFanOutJob(id: job.id, retryAt: engine.clock.now().addingTimeInterval(backoff))
+            }
+        }
     }
 }

@@ -56,45 +56,67 @@ public final class FeedEngine: Sendable {
 
     // MARK: Home timeline (chronological candidates)
 
+    /// Entries past retention are removed by maintenance: below this horizon, reads pull.
+    var retentionHorizon: ID { IDGenerator.lowerBound(for: clock.now().addingTimeInterval(-policy.retention)) }
+
     /// Makes sure fan-out maintains the viewer's timeline: a returning (inactive) user gets it
     /// rebuilt by pull before the read, so the first page is never empty or partial.
     /// Returns the timeline's state as the read should use it.
     @discardableResult
     func ensureTimeline(userID: ID) async throws -> TimelineState {
+        try await ensureTimeline(userID: userID, state: try await store.timelineState(userID: userID))
+    }
+
+    /// `ensureTimeline` for a state already read.
+    private func ensureTimeline(userID: ID, state: TimelineState) async throws -> TimelineState {
         let now = clock.now()
-        let state = try await store.timelineState(userID: userID)
         let activeUntil = now.addingTimeInterval(policy.inactiveAfter)
         if state.activeUntil <= now {
             try await store.rebuildTimeline(userID: userID, activeUntil: activeUntil, policy: policy)
             rebuilds.increment()
             return try await store.timelineState(userID: userID)
         } else if state.activeUntil < activeUntil.addingTimeInterval(-24 * 3600) {
-            // Extend at most once a day per reader: one cheap write instead of one per read.
-            try await store.touchTimeline(userID: userID, activeUntil: activeUntil)
+            // Extend at most once a day per reader, off the read path: the read must not wait for
+            // the writer, and a lost extension only means one rebuild later.
+            let store = self.store
+            Task { try? await store.touchTimeline(userID: userID, activeUntil: activeUntil) }
         }
         return state
     }
 
-    /// Newest-first post ids of the viewer's home feed strictly older than `before`.
-    /// - Parameter known: the timeline state when the caller already read it.
-    func homeCandidates(userID: ID, before: ID?, limit: Int, known: TimelineState? = nil) async throws -> [ID] {
-        var state = known
-        if state == nil { state = try await store.timelineState(userID: userID) }
-        guard let state else { return [] }
-        // Entries past retention are removed by maintenance: below that horizon, pull.
-        let floor = max(state.floor, IDGenerator.lowerBound(for: clock.now().addingTimeInterval(-policy.retention)))
-        var ids: [ID] = []
-        if before.map({ $0 > floor }) ?? true {
-            async let entries = store.timelineEntries(userID: userID, before: before, floor: floor, limit: limit)
-            async let pulled = store.pullOnlyPostIDs(followerID: userID, before: before, floor: floor, limit: limit)
-            ids = HomeFeedMerge.mergeDescending([try await entries, try await pulled], limit: limit)
-        }
-        if ids.count < limit, floor > 0 {
+    /// Newest-first post ids of the viewer's home feed strictly older than `before`, and the
+    /// timeline state they were read with (read together with the first slice unless `known`).
+    func homeCandidates(userID: ID, before: ID?, limit: Int, known: TimelineState?) async throws -> (ids: [ID], state: TimelineState) {
+        let slice = try await store.homeSlice(userID: userID, before: before, horizon: retentionHorizon, limit: limit, known: known)
+        var ids = slice.ids
+        if ids.count < limit, slice.floor > 0 {
             // Past the materialized front: the same cursor continues with the pull query.
-            let pullBefore = min(before ?? ID.max, floor)
+            let pullBefore = min(before ?? ID.max, slice.floor)
             ids += try await store.pullHomePostIDs(userID: userID, before: pullBefore, limit: limit - ids.count)
         }
-        return try await mergingOrganizationPosts(ids, userID: userID, before: before, limit: limit)
+        return (try await mergingOrganizationPosts(ids, userID: userID, before: before, limit: limit), slice.state)
+    }
+
+    /// Candidates of one home read: the first call reads the timeline state with its slice (and,
+    /// on a first page, rebuilds an inactive timeline first); later rounds reuse that state.
+    private func homeSource(userID: ID, firstPage: Bool) -> @Sendable (ID?, Int) async throws -> [ID] {
+        let known = Mutex<TimelineState?>(nil)
+        return { [self] before, count in
+            var state = known.withLock { $0 }
+            var result = try await homeCandidates(userID: userID, before: before, limit: count, known: state)
+            if state == nil {
+                state = result.state
+                if firstPage {
+                    let ensured = try await ensureTimeline(userID: userID, state: result.state)
+                    if ensured != result.state {
+                        result = try await homeCandidates(userID: userID, before: before, limit: count, known: ensured)
+                        state = ensured
+                    }
+                }
+                known.withLock { $0 = state }
+            }
+            return result.ids
+        }
     }
 
     /// One chronological page of the home feed: candidates, hydrated through the cache, filtered by
@@ -102,10 +124,9 @@ public final class FeedEngine: Sendable {
     func homePage(viewer: Viewer, after: ID?, limit: Int, filter: FeedFilter, renderer: PostRenderer) async throws
         -> KeysetPaging.Result<Post>
     {
-        let state = after == nil ? try await ensureTimeline(userID: viewer.userID) : try await store.timelineState(userID: viewer.userID)
-        return try await KeysetPaging.collect(
+        try await KeysetPaging.collect(
             limit: limit, after: after, candidateID: { $0 }, itemID: { $0.id },
-            fetch: { before, count in try await homeCandidates(userID: viewer.userID, before: before, limit: count, known: state) },
+            fetch: homeSource(userID: viewer.userID, firstPage: after == nil),
             keep: { batch in
                 let found = try await posts(batch)
                 let candidates = batch.compactMap { found[$0] }.filter(filter.matches)
@@ -120,10 +141,9 @@ public final class FeedEngine: Sendable {
     func rankHome(viewer: Viewer, algorithm: FeedAlgorithm, filter: FeedFilter, scope: String, renderer: PostRenderer) async throws
         -> RankedSnapshot
     {
-        let state = try await ensureTimeline(userID: viewer.userID)
         let page = try await KeysetPaging.collect(
             limit: configuration.rankedCandidates, after: nil, maxRounds: 4, candidateID: { $0 }, itemID: { $0.id },
-            fetch: { before, count in try await homeCandidates(userID: viewer.userID, before: before, limit: count, known: state) },
+            fetch: homeSource(userID: viewer.userID, firstPage: true),
             keep: { batch in
                 let found = try await posts(batch)
                 return try await renderer.visible(batch.compactMap { found[$0] }.filter(filter.matches), to: viewer)

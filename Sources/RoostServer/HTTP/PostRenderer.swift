@@ -74,8 +74,9 @@ struct PostRenderer: Sendable {
         var flagMap: [ID: ViewerPostFlags] = [:]
         if !posts.isEmpty {
             let byID = Dictionary(posts.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-            async let flags: [ID: ViewerPostFlags] =
-                if let viewer { store.viewerFlags(userID: viewer.userID, postIDs: posts.map(\.id)) } else { [:] }
+            // Sequential on purpose: both are usually answered without a suspension (cache hits,
+            // SQLite reads on this thread), and a child task costs more than it overlaps.
+            if let viewer { flagMap = try await store.viewerFlags(userID: viewer.userID, postIDs: posts.map(\.id)) }
             fragments = try await feeds.postJSON.values(for: posts.map(\.id)) { [feeds] missing in
                 let authors = try await feeds.users(Array(Set(missing.compactMap { byID[$0]?.authorID })))
                 var encoded: [ID: [UInt8]] = [:]
@@ -89,7 +90,6 @@ struct PostRenderer: Sendable {
                 }
                 return encoded
             }
-            flagMap = try await flags
         }
         var out: [UInt8] = []
         out.reserveCapacity(fragments.values.reduce(64) { $0 + $1.count + 40 })
