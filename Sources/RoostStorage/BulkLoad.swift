@@ -34,6 +34,8 @@ enum BulkLoad {
 
     static let followsFollowee = Index(name: "follows_followee", target: "follows (followee_id, id)")
     static let followsFollower = Index(name: "follows_follower", target: "follows (follower_id, id)")
+    /// Fan-out walks an author's followers in follower order through this one (migration 2).
+    static let followsFanout = Index(name: "follows_fanout", target: "follows (followee_id, follower_id)")
     static let postsAuthor = Index(name: "posts_author", target: "posts (author_id, id)")
     /// PostgreSQL's full-text index (migration 4).
     static let postSearchDocument = Index(name: "post_search_document", target: "post_search USING GIN (document)")
@@ -42,7 +44,7 @@ enum BulkLoad {
     /// current schema has: `repairBulkLoad` recreates whatever is listed here.
     static func deferredIndexes(_ table: BulkLoadTable) -> [Index] {
         switch table {
-        case .follows: [followsFollowee, followsFollower]
+        case .follows: [followsFollowee, followsFollower, followsFanout]
         case .posts: [postsAuthor]
         }
     }

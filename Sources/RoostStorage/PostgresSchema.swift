@@ -165,7 +165,7 @@ enum PostgresSchema {
                 "ALTER TABLE posts ADD COLUMN pull_only BOOLEAN NOT NULL DEFAULT FALSE",
                 // Queries say `p.pull_only` (not `= TRUE`) to match this predicate.
                 "CREATE INDEX posts_pull_only ON posts (author_id, id) WHERE pull_only",
-                "CREATE INDEX follows_fanout ON follows (followee_id, follower_id)",
+                BulkLoad.followsFanout.create,
                 """
                 CREATE TABLE timeline_entries (
                   user_id BIGINT NOT NULL,

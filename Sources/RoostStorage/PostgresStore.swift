@@ -946,6 +946,43 @@ extension PostgresStore {
         ).map { try $0.decode(Int64.self).roostID }
     }
 
+    /// One round trip: the state row (kind 0, unless `known`) and both candidate ranges (kind 1),
+    /// whose floor the statement derives from the state row itself.
+    public func homeSlice(userID: ID, before: ID?, horizon: ID, limit: Int, known: TimelineState?) async throws -> HomeSlice {
+        let user = userID.pgBits
+        let upper = Self.upper(before)
+        let count = Self.limitValue(limit)
+        // Only integers formatted here enter the SQL text.
+        let floor =
+            if let known { "\(max(known.floor, horizon).pgBits)" } else {
+                "GREATEST(\(horizon.pgBits), COALESCE((SELECT timeline_floor FROM users WHERE id = \(user)), 0))"
+            }
+        let statePart = known == nil ? "SELECT 0 AS kind, timeline_floor, home_active_until FROM users WHERE id = \(user) UNION ALL " : ""
+        let query: PostgresQuery = """
+            \(unescaped: statePart)
+            SELECT 1, post_id, 0::bigint FROM (
+              SELECT post_id FROM timeline_entries WHERE user_id = \(user) AND post_id < \(upper) AND post_id >= \(unescaped: floor)
+              ORDER BY post_id DESC LIMIT \(count)) e
+            UNION ALL
+            SELECT 1, id, 0::bigint FROM (
+              SELECT p.id FROM posts p JOIN follows f ON f.followee_id = p.author_id AND f.follower_id = \(user)
+              WHERE p.pull_only AND p.id < \(upper) AND p.id >= \(unescaped: floor) ORDER BY p.id DESC LIMIT \(count)) q
+            """
+        var state = known ?? TimelineState(floor: 0, activeUntil: .distantPast)
+        var lists: [[ID]] = [[]]
+        for row in try await rows(query) {
+            let (kind, value, extra) = try row.decode((Int32, Int64, Int64).self)
+            if kind == 0 {
+                state = TimelineState(floor: value.roostID, activeUntil: Date(millis: extra))
+            } else {
+                lists[0].append(value.roostID)
+            }
+        }
+        let sliceFloor = max(state.floor, horizon)
+        let ids = lists[0].filter { id in id >= sliceFloor && before.map { id < $0 } ?? true }
+        return HomeSlice(state: state, floor: sliceFloor, ids: HomeFeedMerge.mergeDescending([ids.sorted(by: >)], limit: limit))
+    }
+
     public func pullHomePostIDs(userID: ID, before: ID?, limit: Int) async throws -> [ID] {
         try await pullHome(userID: userID, before: before, limit: limit, pushableOnly: false, on: nil).map(\.post)
     }

@@ -127,7 +127,7 @@ enum SQLiteSchema {
                 ALTER TABLE users ADD COLUMN has_pull_posts INTEGER NOT NULL DEFAULT 0;
                 ALTER TABLE posts ADD COLUMN pull_only INTEGER NOT NULL DEFAULT 0;
                 CREATE INDEX posts_pull_only ON posts (author_id, id) WHERE pull_only = 1;
-                CREATE INDEX follows_fanout ON follows (followee_id, follower_id);
+                \(BulkLoad.followsFanout.create);
                 CREATE TABLE timeline_entries (
                   user_id INTEGER NOT NULL,
                   post_id INTEGER NOT NULL,

@@ -49,13 +49,16 @@ extension SQLiteStore {
         }
     }
 
+    /// Runs on every home read: one seek per followed account into the small partial index of
+    /// pull-only posts. (Without INDEXED BY the planner may pick `posts_author` — whichever index
+    /// was created last — and read every recent post of every followed account instead.)
     public func pullOnlyPostIDs(followerID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID] {
         try quickRead { db in
             try Int64.fetchAll(
                 db.cachedStatement(
                     sql: """
-                        SELECT p.id FROM posts p JOIN follows f ON f.followee_id = p.author_id AND f.follower_id = ?
-                        WHERE p.pull_only = 1 AND p.id < ? AND p.id >= ? ORDER BY p.id DESC LIMIT ?
+                        SELECT p.id FROM follows f JOIN posts p INDEXED BY posts_pull_only ON p.author_id = f.followee_id
+                        WHERE f.follower_id = ? AND p.pull_only = 1 AND p.id < ? AND p.id >= ? ORDER BY p.id DESC LIMIT ?
                         """),
                 arguments: [Int64(followerID), Self.upper(before), Int64(floor), limit]
             ).map { ID($0) }
