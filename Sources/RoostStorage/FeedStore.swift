@@ -56,11 +56,15 @@ public struct HomeSlice: Sendable, Equatable {
     /// Below this id the slice has nothing: the read continues with the pull query.
     public var floor: ID
     public var ids: [ID]
+    /// The viewer's flags for every id of `ids` (false ones included), when the store read them
+    /// in the same call; nil when it did not.
+    public var flags: [ID: ViewerPostFlags]?
 
-    public init(state: TimelineState, floor: ID, ids: [ID]) {
+    public init(state: TimelineState, floor: ID, ids: [ID], flags: [ID: ViewerPostFlags]? = nil) {
         self.state = state
         self.floor = floor
         self.ids = ids
+        self.flags = flags
     }
 }
 

@@ -30,38 +30,58 @@ extension SQLiteStore {
     // MARK: Timelines
 
     public func timelineState(userID: ID) async throws -> TimelineState {
-        try quickRead { db in
-            guard
-                let row = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT timeline_floor, home_active_until FROM users WHERE id = ?"), arguments: [Int64(userID)])
-            else { return TimelineState(floor: 0, activeUntil: .distantPast) }
-            return TimelineState(floor: row.id("timeline_floor"), activeUntil: Date(millis: row["home_active_until"]))
-        }
+        try quickRead { db in try Self.timelineState(userID: userID, db) }
+    }
+
+    static func timelineState(userID: ID, _ db: Database) throws -> TimelineState {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT timeline_floor, home_active_until FROM users WHERE id = ?"), arguments: [Int64(userID)])
+        else { return TimelineState(floor: 0, activeUntil: .distantPast) }
+        return TimelineState(floor: row.id("timeline_floor"), activeUntil: Date(millis: row["home_active_until"]))
     }
 
     public func timelineEntries(userID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID] {
-        try quickRead { db in
-            try Int64.fetchAll(
-                db.cachedStatement(
-                    sql: "SELECT post_id FROM timeline_entries WHERE user_id = ? AND post_id < ? AND post_id >= ? ORDER BY post_id DESC LIMIT ?"),
-                arguments: [Int64(userID), Self.upper(before), Int64(floor), limit]
-            ).map { ID($0) }
-        }
+        try quickRead { db in try Self.timelineEntries(userID: userID, before: before, floor: floor, limit: limit, db) }
+    }
+
+    static func timelineEntries(userID: ID, before: ID?, floor: ID, limit: Int, _ db: Database) throws -> [ID] {
+        try Int64.fetchAll(
+            db.cachedStatement(
+                sql: "SELECT post_id FROM timeline_entries WHERE user_id = ? AND post_id < ? AND post_id >= ? ORDER BY post_id DESC LIMIT ?"),
+            arguments: [Int64(userID), Self.upper(before), Int64(floor), limit]
+        ).map { ID($0) }
     }
 
     /// Runs on every home read: one seek per followed account into the small partial index of
     /// pull-only posts. (Without INDEXED BY the planner may pick `posts_author` — whichever index
     /// was created last — and read every recent post of every followed account instead.)
     public func pullOnlyPostIDs(followerID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID] {
+        try quickRead { db in try Self.pullOnlyPostIDs(followerID: followerID, before: before, floor: floor, limit: limit, db) }
+    }
+
+    static func pullOnlyPostIDs(followerID: ID, before: ID?, floor: ID, limit: Int, _ db: Database) throws -> [ID] {
+        try Int64.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT p.id FROM follows f JOIN posts p INDEXED BY posts_pull_only ON p.author_id = f.followee_id
+                    WHERE f.follower_id = ? AND p.pull_only = 1 AND p.id < ? AND p.id >= ? ORDER BY p.id DESC LIMIT ?
+                    """),
+            arguments: [Int64(followerID), Self.upper(before), Int64(floor), limit]
+        ).map { ID($0) }
+    }
+
+    /// Everything in one read transaction on the caller's thread: each `quickRead` costs a
+    /// reader checkout and a BEGIN/COMMIT, which cost more than these index seeks.
+    public func homeSlice(userID: ID, before: ID?, horizon: ID, limit: Int, known: TimelineState?) async throws -> HomeSlice {
         try quickRead { db in
-            try Int64.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT p.id FROM follows f JOIN posts p INDEXED BY posts_pull_only ON p.author_id = f.followee_id
-                        WHERE f.follower_id = ? AND p.pull_only = 1 AND p.id < ? AND p.id >= ? ORDER BY p.id DESC LIMIT ?
-                        """),
-                arguments: [Int64(followerID), Self.upper(before), Int64(floor), limit]
-            ).map { ID($0) }
+            let state = try known ?? Self.timelineState(userID: userID, db)
+            let floor = max(state.floor, horizon)
+            guard before.map({ $0 > floor }) ?? true else { return HomeSlice(state: state, floor: floor, ids: [], flags: [:]) }
+            let entries = try Self.timelineEntries(userID: userID, before: before, floor: floor, limit: limit, db)
+            let pulled = try Self.pullOnlyPostIDs(followerID: userID, before: before, floor: floor, limit: limit, db)
+            let ids = HomeFeedMerge.mergeDescending([entries, pulled], limit: limit)
+            return HomeSlice(state: state, floor: floor, ids: ids, flags: try Self.viewerFlags(userID: userID, postIDs: ids, db))
         }
     }
 

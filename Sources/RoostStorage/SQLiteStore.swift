@@ -553,18 +553,26 @@ public final class SQLiteStore: RoostStore {
 
     public func viewerFlags(userID: ID, postIDs: [ID]) async throws -> [ID: ViewerPostFlags] {
         guard !postIDs.isEmpty else { return [:] }
-        return try quickRead { db in
-            let list = Self.placeholders(postIDs.count)
-            let arguments = StatementArguments([Int64(userID)] + postIDs.map { Int64($0) })
-            let liked = try Int64.fetchAll(
-                db.cachedStatement(sql: "SELECT post_id FROM likes WHERE user_id = ? AND post_id IN (\(list))"), arguments: arguments)
-            let shared = try Int64.fetchAll(
-                db.cachedStatement(sql: "SELECT post_id FROM shares WHERE user_id = ? AND post_id IN (\(list))"), arguments: arguments)
-            var flags: [ID: ViewerPostFlags] = [:]
-            for id in liked { flags[ID(id), default: ViewerPostFlags()].liked = true }
-            for id in shared { flags[ID(id), default: ViewerPostFlags()].shared = true }
-            return flags
+        return try quickRead { db in try Self.viewerFlags(userID: userID, postIDs: postIDs, db).filter { $0.value != ViewerPostFlags() } }
+    }
+
+    /// Flags for every id of `postIDs`, false ones included.
+    static func viewerFlags(userID: ID, postIDs: [ID], _ db: Database) throws -> [ID: ViewerPostFlags] {
+        var flags = Dictionary(postIDs.map { ($0, ViewerPostFlags()) }, uniquingKeysWith: { a, _ in a })
+        guard !postIDs.isEmpty else { return flags }
+        let list = placeholders(postIDs.count)
+        let arguments = StatementArguments([Int64(userID)] + postIDs.map { Int64($0) })
+        for id in try Int64.fetchAll(
+            db.cachedStatement(sql: "SELECT post_id FROM likes WHERE user_id = ? AND post_id IN (\(list))"), arguments: arguments)
+        {
+            flags[ID(id)]?.liked = true
         }
+        for id in try Int64.fetchAll(
+            db.cachedStatement(sql: "SELECT post_id FROM shares WHERE user_id = ? AND post_id IN (\(list))"), arguments: arguments)
+        {
+            flags[ID(id)]?.shared = true
+        }
+        return flags
     }
 
     // MARK: Comments

@@ -32,8 +32,10 @@ struct FeedsController {
         let scope = "home:\(algorithm.rawValue)|v=\(viewer.userID)|\(filter.scopeKey)"
         let query = try ListQuery(request, context: context, codec: services.cursors, scope: scope)
         if algorithm == .chronological {
-            let page = try await feeds.homePage(viewer: viewer, after: query.afterID, limit: query.limit, filter: filter, renderer: services.renderer)
-            return try await services.renderer.page(page.items, viewer: viewer, nextCursor: query.cursor(after: page.next, codec: services.cursors))
+            let (page, flags) = try await feeds.homePage(
+                viewer: viewer, after: query.afterID, limit: query.limit, filter: filter, renderer: services.renderer)
+            return try await services.renderer.page(
+                page.items, viewer: viewer, knownFlags: flags, nextCursor: query.cursor(after: page.next, codec: services.cursors))
         }
         let values = query.position?.values ?? []
         let (snapshotID, offset, chronologicalAfter) = (values.count == 3) ? (values[0], Int(values[1]), values[2]) : (0, 0, 0)
@@ -66,7 +68,7 @@ struct FeedsController {
         }
         // Past the ranked candidates: older posts, newest first, still with their scores shown.
         guard chronologicalAfter > 0 else { throw RoostError.invalidCursor }
-        let page = try await feeds.homePage(
+        let (page, flags) = try await feeds.homePage(
             viewer: viewer, after: ID(chronologicalAfter), limit: query.limit, filter: filter, renderer: services.renderer)
         let now = services.clock.now()
         let organizations = Set(try await feeds.organizationIDs(of: viewer.userID))

@@ -86,7 +86,9 @@ public final class FeedEngine: Sendable {
 
     /// Newest-first post ids of the viewer's home feed strictly older than `before`, and the
     /// timeline state they were read with (read together with the first slice unless `known`).
-    func homeCandidates(userID: ID, before: ID?, limit: Int, known: TimelineState?) async throws -> (ids: [ID], state: TimelineState) {
+    func homeCandidates(userID: ID, before: ID?, limit: Int, known: TimelineState?) async throws
+        -> (ids: [ID], state: TimelineState, flags: [ID: ViewerPostFlags]?)
+    {
         let slice = try await store.homeSlice(userID: userID, before: before, horizon: retentionHorizon, limit: limit, known: known)
         var ids = slice.ids
         if ids.count < limit, slice.floor > 0 {
@@ -94,12 +96,15 @@ public final class FeedEngine: Sendable {
             let pullBefore = min(before ?? ID.max, slice.floor)
             ids += try await store.pullHomePostIDs(userID: userID, before: pullBefore, limit: limit - ids.count)
         }
-        return (try await mergingOrganizationPosts(ids, userID: userID, before: before, limit: limit), slice.state)
+        return (try await mergingOrganizationPosts(ids, userID: userID, before: before, limit: limit), slice.state, slice.flags)
     }
 
     /// Candidates of one home read: the first call reads the timeline state with its slice (and,
     /// on a first page, rebuilds an inactive timeline first); later rounds reuse that state.
-    private func homeSource(userID: ID, firstPage: Bool) -> @Sendable (ID?, Int) async throws -> [ID] {
+    /// - Parameter flags: collects the viewer's flags the store read along with the candidates.
+    private func homeSource(userID: ID, firstPage: Bool, flags: FlagCollector? = nil)
+        -> @Sendable (ID?, Int) async throws -> [ID]
+    {
         let known = Mutex<TimelineState?>(nil)
         return { [self] before, count in
             var state = known.withLock { $0 }
@@ -115,23 +120,27 @@ public final class FeedEngine: Sendable {
                 }
                 known.withLock { $0 = state }
             }
+            if let flags, let read = result.flags { flags.flags.withLock { $0.merge(read) { a, _ in a } } }
             return result.ids
         }
     }
 
     /// One chronological page of the home feed: candidates, hydrated through the cache, filtered by
     /// the visibility rule and the feed filter, with a keyset position to continue after.
+    /// Also returns the viewer's flags the store read with the candidates (for `PostRenderer.page`).
     func homePage(viewer: Viewer, after: ID?, limit: Int, filter: FeedFilter, renderer: PostRenderer) async throws
-        -> KeysetPaging.Result<Post>
+        -> (page: KeysetPaging.Result<Post>, flags: [ID: ViewerPostFlags])
     {
-        try await KeysetPaging.collect(
+        let flags = FlagCollector()
+        let page = try await KeysetPaging.collect(
             limit: limit, after: after, candidateID: { $0 }, itemID: { $0.id },
-            fetch: homeSource(userID: viewer.userID, firstPage: after == nil),
+            fetch: homeSource(userID: viewer.userID, firstPage: after == nil, flags: flags),
             keep: { batch in
                 let found = try await posts(batch)
                 let candidates = batch.compactMap { found[$0] }.filter(filter.matches)
                 return try await renderer.visible(candidates, to: viewer)
             })
+        return (page, flags.flags.withLock { $0 })
     }
 
     // MARK: Ranked feeds
@@ -197,6 +206,11 @@ public final class FeedEngine: Sendable {
         }
         return try await refreshTrending(window: window)
     }
+}
+
+/// The viewer flags a home read's candidate rounds gathered.
+final class FlagCollector: Sendable {
+    let flags = Mutex<[ID: ViewerPostFlags]>([:])
 }
 
 /// Lets idle workers sleep until a signal or a timeout. A generation counter closes the gap

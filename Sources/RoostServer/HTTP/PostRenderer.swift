@@ -69,14 +69,23 @@ struct PostRenderer: Sendable {
     /// A page of posts as the response bytes. Each post's JSON (everything but the per-viewer
     /// parts) is encoded once and cached; a page is those fragments spliced with the viewer's
     /// flags and scores. Re-encoding every post on every feed read was the hot path's main cost.
-    func page(_ posts: [Post], viewer: Viewer?, scores: [ID: ScoreBreakdown] = [:], nextCursor: String?) async throws -> Response {
+    /// - Parameter knownFlags: the viewer's flags already read (false ones included); only posts
+    ///   missing from it are looked up.
+    func page(
+        _ posts: [Post], viewer: Viewer?, scores: [ID: ScoreBreakdown] = [:], knownFlags: [ID: ViewerPostFlags] = [:],
+        nextCursor: String?
+    ) async throws -> Response {
         var fragments: [ID: [UInt8]] = [:]
         var flagMap: [ID: ViewerPostFlags] = [:]
         if !posts.isEmpty {
             let byID = Dictionary(posts.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             // Sequential on purpose: both are usually answered without a suspension (cache hits,
             // SQLite reads on this thread), and a child task costs more than it overlaps.
-            if let viewer { flagMap = try await store.viewerFlags(userID: viewer.userID, postIDs: posts.map(\.id)) }
+            if let viewer {
+                flagMap = knownFlags
+                let missing = posts.map(\.id).filter { knownFlags[$0] == nil }
+                if !missing.isEmpty { flagMap.merge(try await store.viewerFlags(userID: viewer.userID, postIDs: missing)) { a, _ in a } }
+            }
             fragments = try await feeds.postJSON.values(for: posts.map(\.id)) { [feeds] missing in
                 let authors = try await feeds.users(Array(Set(missing.compactMap { byID[$0]?.authorID })))
                 var encoded: [ID: [UInt8]] = [:]
