@@ -18,7 +18,7 @@ public struct FanOutPolicy: Sendable, Equatable {
     /// Recent posts of a newly followed account copied into the follower's timeline.
     public var backfillCount = 20
     /// Followers in the first fan-out transaction of a job group; later ones adapt to `batchTime`.
-    public var batchSize = 500
+    public var batchSize = 200
     /// The duration a fan-out transaction aims at. On SQLite every other write (a post, a follow)
     /// waits for the running batch, so this bounds what fan-out adds to their latency.
     public var batchTime: Duration = .milliseconds(3)

@@ -69,6 +69,9 @@ public struct HomeSlice: Sendable, Equatable {
 }
 
 extension FeedStore {
+    public func awaitIdleWriter() async {}
+    public var prefersOneFanOutWorker: Bool { false }
+
     /// Three point reads; fine where a call costs no round trip (SQLite reads on the caller's thread).
     public func homeSlice(userID: ID, before: ID?, horizon: ID, limit: Int, known: TimelineState?) async throws -> HomeSlice {
         let state = if let known { known } else { try await timelineState(userID: userID) }
@@ -152,6 +155,11 @@ public protocol FeedStore: Sendable {
     /// is gone are deleted. Writing is idempotent, so a batch repeated after a crash neither
     /// duplicates nor loses entries.
     func runFanOutBatch(_ jobs: [FanOutJob], followers: Int, now: Date) async throws -> FanOutProgress
+    /// Returns when no request write waits for the writer (bounded), so a fan-out batch does
+    /// not queue ahead of them; immediate where writers do not queue (PostgreSQL).
+    func awaitIdleWriter() async
+    /// One fan-out worker is enough (and a second only queues batches): one writer (SQLite).
+    var prefersOneFanOutWorker: Bool { get }
     /// Makes a failed job due again at `retryAt`.
     func releaseFanOutJob(id: ID, retryAt: Date) async throws
     /// Jobs waiting or running, and when the oldest was created.

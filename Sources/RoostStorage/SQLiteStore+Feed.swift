@@ -109,7 +109,7 @@ extension SQLiteStore {
     }
 
     public func rebuildTimeline(userID: ID, activeUntil: Date, policy: FanOutPolicy) async throws {
-        try await pool.write { db in
+        try await write { db in
             let key = Int64(userID)
             // Active first, so fan-out jobs running from now on include this user; the pull below
             // then covers every post committed before it.
@@ -265,7 +265,7 @@ extension SQLiteStore {
     // MARK: Ranking
 
     public func saveSnapshot(_ snapshot: RankedSnapshot) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "INSERT OR REPLACE INTO ranked_snapshots (id, scope, created_at, entries) VALUES (?, ?, ?, ?)",
                 arguments: [Int64(snapshot.id), snapshot.scope, snapshot.createdAt.millis, SnapshotCoding.encode(snapshot)])

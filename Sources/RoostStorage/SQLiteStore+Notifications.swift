@@ -23,7 +23,7 @@ extension SQLiteStore {
 
     public func insertNotifications(_ notifications: [NotificationRecord]) async throws -> [NotificationRecord] {
         guard !notifications.isEmpty else { return [] }
-        return try await pool.write { db in
+        return try await write { db in
             var stored: [NotificationRecord] = []
             for notification in notifications {
                 try db.execute(
@@ -61,7 +61,7 @@ extension SQLiteStore {
     }
 
     public func markNotificationsRead(recipientID: ID, upTo: ID) async throws -> Int {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE notifications SET read = 1 WHERE recipient_id = ? AND id <= ? AND read = 0",
                 arguments: [Int64(recipientID), Int64(clamping: upTo)])
@@ -78,7 +78,7 @@ extension SQLiteStore {
     }
 
     public func deleteNotifications(postID: ID) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM notifications WHERE post_id = ?", arguments: [Int64(postID)])
         }
     }

@@ -24,7 +24,7 @@ extension SQLiteStore {
     }
 
     public func createOrganization(_ organization: Organization, membershipID: ID) async throws -> Organization {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     INSERT INTO organizations (id, name, kind, parent_id, created_by, member_count, created_at)
@@ -116,7 +116,7 @@ extension SQLiteStore {
     }
 
     public func setMembership(_ membership: Membership) async throws -> (membership: Membership, isNew: Bool) {
-        try await pool.write { db in
+        try await write { db in
             let organization = Int64(membership.organizationID)
             let user = Int64(membership.userID)
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM organizations WHERE id = ?", arguments: [organization]) != nil else {
@@ -147,7 +147,7 @@ extension SQLiteStore {
     }
 
     public func removeMembership(organizationID: ID, userID: ID) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             let organization = Int64(organizationID)
             let user = Int64(userID)
             guard
@@ -262,7 +262,7 @@ extension SQLiteStore {
     }
 
     public func fileReport(_ report: Report) async throws -> ReportFiling {
-        try await pool.write { db in
+        try await write { db in
             let kind = report.target.kind
             let target = Int64(report.target.id)
             try db.execute(
@@ -288,7 +288,7 @@ extension SQLiteStore {
     }
 
     public func moderatePost(_ decision: ModerationDecision) async throws -> (post: Post, decision: ModerationDecision)? {
-        try await pool.write { db in
+        try await write { db in
             let key = Int64(decision.target.id)
             guard case .post = decision.target,
                 let previous = try String.fetchOne(db, sql: "SELECT moderation_status FROM posts WHERE id = ?", arguments: [key])
@@ -309,7 +309,7 @@ extension SQLiteStore {
     }
 
     public func recordDecision(_ decision: ModerationDecision) async throws -> Int {
-        try await pool.write { db in try Self.insert(decision, db) }
+        try await write { db in try Self.insert(decision, db) }
     }
 
     /// Inserts the decision and closes the target's open reports as its action says; returns how many it closed.

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import RoostCore
+import Synchronization
 
 /// The embedded default: one SQLite file in WAL mode through GRDB. GRDB's pool gives one writer
 /// and concurrent readers; because every write runs on the single writer, counter updates and
@@ -22,6 +23,10 @@ public final class SQLiteStore: RoostStore {
     /// write restart the WAL, else it grows for ever under constant writes and every read slows
     /// down searching it) finds little left to copy.
     private let checkpointer: Task<Void, Never>
+    /// Request writes (posts, follows, likes…) waiting for or holding the one writer. Fan-out
+    /// batches start only when there are none, so such a write waits for at most the batch
+    /// already running instead of a queue of them.
+    let requestWrites = Atomic<Int>(0)
 
     /// - Parameters:
     ///   - path: the database file; created if missing.
@@ -78,6 +83,22 @@ public final class SQLiteStore: RoostStore {
         try quickPool.read(body)
     }
 
+    /// `pool.write` for the request path, counted in `requestWrites`.
+    func write<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
+        requestWrites.add(1, ordering: .relaxed)
+        defer { requestWrites.subtract(1, ordering: .relaxed) }
+        return try await pool.write(updates)
+    }
+
+    public func awaitIdleWriter() async {
+        let deadline = ContinuousClock.now + .milliseconds(50)
+        while requestWrites.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .microseconds(200))
+        }
+    }
+
+    public var prefersOneFanOutWorker: Bool { true }
+
     public func ping() async throws {
         _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
@@ -102,7 +123,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func createUser(_ new: NewUser) async throws -> User {
-        try await pool.write { db in
+        try await write { db in
             if try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE username_lower = ?", arguments: [new.username.lowercased()]) != nil {
                 throw RoostError.conflict(field: "username", message: "username is taken")
             }
@@ -160,7 +181,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func updateProfile(userID: ID, patch: ProfilePatch) async throws -> User? {
-        try await pool.write { db in
+        try await write { db in
             if let displayName = patch.displayName {
                 try db.execute(sql: "UPDATE users SET display_name = ? WHERE id = ?", arguments: [displayName, Int64(userID)])
             }
@@ -175,13 +196,13 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func setPasswordHash(userID: ID, hash: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE users SET password_hash = ? WHERE id = ?", arguments: [hash, Int64(userID)])
         }
     }
 
     public func setModerator(userID: ID, _ isModerator: Bool) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE users SET is_moderator = ? WHERE id = ?", arguments: [isModerator, Int64(userID)])
         }
     }
@@ -189,7 +210,7 @@ public final class SQLiteStore: RoostStore {
     // MARK: Refresh tokens
 
     public func insertRefreshToken(_ record: RefreshTokenRecord) async throws {
-        try await pool.write { db in try Self.insert(record, db) }
+        try await write { db in try Self.insert(record, db) }
     }
 
     static func insert(_ record: RefreshTokenRecord, _ db: Database) throws {
@@ -199,7 +220,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func rotateRefreshToken(hash: String, replacement: RefreshTokenRecord, now: Date) async throws -> RefreshRotation {
-        try await pool.write { db in
+        try await write { db in
             guard
                 let row = try Row.fetchOne(
                     db, sql: "SELECT family_id, user_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ?",
@@ -223,7 +244,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func revokeRefreshFamily(familyID: String, now: Date) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL",
                 arguments: [now.millis, familyID])
@@ -241,7 +262,7 @@ public final class SQLiteStore: RoostStore {
     // MARK: Follows
 
     public func follow(followerID: ID, followeeID: ID, id: ID, now: Date, backfill: Int) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 arguments: [Int64(followerID), Int64(followeeID), Int64(id), now.millis])
@@ -263,7 +284,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func unfollow(followerID: ID, followeeID: ID) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "DELETE FROM follows WHERE follower_id = ? AND followee_id = ?", arguments: [Int64(followerID), Int64(followeeID)])
             guard db.changesCount > 0 else { return false }
@@ -364,7 +385,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func createPost(_ post: Post, idempotency: IdempotencyKey?, now: Date, policy: FanOutPolicy) async throws -> Creation<Post> {
-        try await pool.write { db in
+        try await write { db in
             if let idempotency {
                 if let earlier = try Self.claim(idempotency, now: now, db) { return .replay(id: earlier.id, response: earlier.response) }
                 try Self.remember(idempotency, resourceID: post.id, now: now, db)
@@ -398,7 +419,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func saveIdempotentResponse(_ key: IdempotencyKey, response: StoredResponse) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE idempotency_keys SET status = ?, body = ? WHERE user_id = ? AND scope = ? AND key = ? AND status IS NULL",
                 arguments: [response.status, Data(response.body), Int64(key.userID), key.scope, key.key])
@@ -422,7 +443,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func updatePost(id: ID, patch: PostPatch, now: Date) async throws -> Post? {
-        try await pool.write { db in
+        try await write { db in
             let key = Int64(id)
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM posts WHERE id = ?", arguments: [key]) != nil else { return nil }
             if let text = patch.text { try db.execute(sql: "UPDATE posts SET text = ? WHERE id = ?", arguments: [text, key]) }
@@ -440,7 +461,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func deletePost(id: ID) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             let key = Int64(id)
             guard let row = try Row.fetchOne(db, sql: "SELECT author_id, pull_only FROM posts WHERE id = ?", arguments: [key]) else {
                 return false
@@ -523,7 +544,7 @@ public final class SQLiteStore: RoostStore {
     private func engage(insert: String, arguments: StatementArguments, counter: String, delta: Int, postID: ID) async throws
         -> EngagementResult
     {
-        try await pool.write { db in
+        try await write { db in
             guard try Bool.fetchOne(db, sql: "SELECT 1 FROM posts WHERE id = ?", arguments: [Int64(postID)]) != nil else {
                 throw RoostError.notFound
             }
@@ -538,7 +559,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func recordView(postID: ID, viewerKey: String, now: Date, window: TimeInterval) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: """
                     INSERT INTO post_views (post_id, viewer_key, viewed_at) VALUES (?, ?, ?)
@@ -586,7 +607,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func createComment(_ comment: Comment, idempotency: IdempotencyKey?, now: Date) async throws -> Creation<Comment> {
-        try await pool.write { db in
+        try await write { db in
             if let idempotency {
                 if let earlier = try Self.claim(idempotency, now: now, db) { return .replay(id: earlier.id, response: earlier.response) }
                 try Self.remember(idempotency, resourceID: comment.id, now: now, db)
@@ -630,7 +651,7 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func deleteComment(id: ID) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             guard let postID = try Int64.fetchOne(db, sql: "SELECT post_id FROM comments WHERE id = ?", arguments: [Int64(id)]) else {
                 return false
             }

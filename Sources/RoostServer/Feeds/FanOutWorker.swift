@@ -26,7 +26,7 @@ struct FanOutWorker: Service {
     }
 
     func run() async throws {
-        let workers = max(1, engine.configuration.fanOutWorkers)
+        let workers = engine.store.prefersOneFanOutWorker ? 1 : max(1, engine.configuration.fanOutWorkers)
         await withDiscardingTaskGroup { group in
             for _ in 0..<workers {
                 group.addTask { await loop() }
@@ -68,10 +68,11 @@ struct FanOutWorker: Service {
     private func run(_ group: [FanOutJob], policy: FanOutPolicy) async {
         let store = engine.store
         var jobs = group
-        var followers = max(1, policy.batchSize / jobs.count)
+        var followers = max(16, policy.batchSize / jobs.count)
         let clock = ContinuousClock()
         do {
             while !jobs.isEmpty {
+                await store.awaitIdleWriter()
                 let started = clock.now
                 let progress = try await store.runFanOutBatch(jobs, followers: followers, now: engine.clock.now())
                 entries.increment(by: Int64(progress.entries))

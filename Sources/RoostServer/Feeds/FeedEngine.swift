@@ -105,9 +105,9 @@ public final class FeedEngine: Sendable {
     private func homeSource(userID: ID, firstPage: Bool, flags: FlagCollector? = nil)
         -> @Sendable (ID?, Int) async throws -> [ID]
     {
-        let known = Mutex<TimelineState?>(nil)
+        let known = FlagCollector()
         return { [self] before, count in
-            var state = known.withLock { $0 }
+            var state = known.state.withLock { $0 }
             var result = try await homeCandidates(userID: userID, before: before, limit: count, known: state)
             if state == nil {
                 state = result.state
@@ -118,7 +118,7 @@ public final class FeedEngine: Sendable {
                         state = ensured
                     }
                 }
-                known.withLock { $0 = state }
+                known.state.withLock { $0 = state }
             }
             if let flags, let read = result.flags { flags.flags.withLock { $0.merge(read) { a, _ in a } } }
             return result.ids
@@ -208,8 +208,10 @@ public final class FeedEngine: Sendable {
     }
 }
 
-/// The viewer flags a home read's candidate rounds gathered.
+/// What the candidate rounds of one home read share: the timeline state the first round read,
+/// and the viewer flags the store returned with the candidates.
 final class FlagCollector: Sendable {
+    let state = Mutex<TimelineState?>(nil)
     let flags = Mutex<[ID: ViewerPostFlags]>([:])
 }
 
