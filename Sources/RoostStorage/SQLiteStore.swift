@@ -17,11 +17,12 @@ public final class SQLiteStore: RoostStore {
     private let quickPool: DatabasePool
     /// Checkpoints the WAL from a connection of its own, off the writer. SQLite's automatic
     /// checkpoint runs inside whichever commit crosses 1,000 WAL pages — often a post's or a
-    /// follow's, which then waited for thousands of page copies behind a fan-out batch. A PASSIVE
-    /// checkpoint blocks neither the writer nor readers, so this one does most of the copying and
-    /// the writer's own automatic checkpoint (kept: only a checkpoint on the writer lets the next
-    /// write restart the WAL, else it grows for ever under constant writes and every read slows
-    /// down searching it) finds little left to copy.
+    /// follow's, which then waits for the page copies and an fsync of the database file (the
+    /// 10 ms tail of follows). Here a PASSIVE checkpoint (blocks neither the writer nor readers)
+    /// copies and syncs every 100 ms, and once the WAL passes `restartFrames` a RESTART (a short
+    /// wait for readers, then little left to copy) lets the next write start the WAL over:
+    /// without it, constant writes keep the WAL growing and every read searches a larger index.
+    /// The writer's own automatic checkpoint stays as a backstop at 20,000 pages.
     private let checkpointer: Task<Void, Never>
     /// Request writes (posts, follows, likes…) waiting for or holding the one writer. Fan-out
     /// batches start only when there are none, so such a write waits for at most the batch
@@ -32,7 +33,7 @@ public final class SQLiteStore: RoostStore {
     ///   - path: the database file; created if missing.
     ///   - readers: concurrent read connections (default 8).
     ///   - checkpointInterval: how often the WAL is copied back into the database file.
-    public init(path: String, readers: Int = 8, checkpointInterval: Duration = .milliseconds(200)) throws {
+    public init(path: String, readers: Int = 8, checkpointInterval: Duration = .milliseconds(100)) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.maximumReaderCount = readers
@@ -41,6 +42,7 @@ public final class SQLiteStore: RoostStore {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
             try db.execute(sql: "PRAGMA cache_size = -65536")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 20000")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         var quickConfiguration = configuration
@@ -48,13 +50,20 @@ public final class SQLiteStore: RoostStore {
         quickConfiguration.label = "quick"
         quickPool = try DatabasePool(path: path, configuration: quickConfiguration)
         var checkpointConfiguration = Configuration()
-        checkpointConfiguration.busyMode = .timeout(10)
+        // RESTART waits for readers through the busy handler; give up quickly and retry later.
+        checkpointConfiguration.busyMode = .timeout(0.05)
         checkpointConfiguration.label = "checkpoint"
         let connection = try DatabaseQueue(path: path, configuration: checkpointConfiguration)
         checkpointer = Task.detached(priority: .utility) {
+            let restartFrames = 4_000
             while !Task.isCancelled {
                 try? await Task.sleep(for: checkpointInterval)
-                _ = try? await connection.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+                _ = try? await connection.writeWithoutTransaction { db in
+                    let (frames, copied) = try db.checkpoint(.passive)
+                    // Only when nothing is left to copy: then RESTART does no fsync while it holds
+                    // writers back, it only waits for readers to leave the WAL.
+                    if frames > restartFrames, copied == frames { _ = try db.checkpoint(.restart) }
+                }
             }
             try? connection.close()
         }
