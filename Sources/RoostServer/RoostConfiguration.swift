@@ -29,6 +29,10 @@ public struct RoostConfiguration: Sendable {
     public var ranking = RankingWeights()
     /// How stale cached posts and authors may be (counts on other nodes lag at most this much).
     public var cacheTTL: Duration = .seconds(2)
+    /// How long a first home page is served from memory (see `HomePageCache`); 0 turns it off.
+    public var homePageTTL: Duration = .seconds(1)
+    /// Memory for cached first home pages.
+    public var homePageBytes = 64 << 20
     /// Concurrent fan-out workers on this node.
     public var fanOutWorkers = 2
     /// How often maintenance runs (score snapshots, trimming, retention, queue metrics).

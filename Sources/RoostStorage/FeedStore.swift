@@ -41,12 +41,15 @@ public struct FanOutProgress: Sendable, Equatable {
     public var position: ID
     /// Jobs deleted because their post is gone (the rest of the group goes on).
     public var dropped: [ID]
+    /// The users whose timelines this batch changed (for caches of their pages).
+    public var users: [ID]
 
-    public init(entries: Int, finished: Bool, position: ID, dropped: [ID] = []) {
+    public init(entries: Int, finished: Bool, position: ID, dropped: [ID] = [], users: [ID] = []) {
         self.entries = entries
         self.finished = finished
         self.position = position
         self.dropped = dropped
+        self.users = users
     }
 }
 
@@ -130,6 +133,8 @@ public protocol FeedStore: Sendable {
     /// newest materialized and pull-only candidates with `max(floor, horizon) ≤ id < before`,
     /// merged newest first. On PostgreSQL one round trip instead of three.
     func homeSlice(userID: ID, before: ID?, horizon: ID, limit: Int, known: TimelineState?) async throws -> HomeSlice
+    /// Whether a post is served by read-time merge (its author was a celebrity when posting).
+    func isPullOnly(postID: ID) async throws -> Bool
     /// The pull query: posts of everyone `userID` follows and of `userID`, newest first, `id < before`.
     func pullHomePostIDs(userID: ID, before: ID?, limit: Int) async throws -> [ID]
     /// Rebuilds a timeline from storage (the newest `policy.timelineCap` pushable posts), sets its

@@ -983,6 +983,10 @@ extension PostgresStore {
         return HomeSlice(state: state, floor: sliceFloor, ids: HomeFeedMerge.mergeDescending([ids.sorted(by: >)], limit: limit))
     }
 
+    public func isPullOnly(postID: ID) async throws -> Bool {
+        try await rows("SELECT pull_only FROM posts WHERE id = \(postID.pgBits)").first.map { try $0.decode(Bool.self) } ?? false
+    }
+
     public func pullHomePostIDs(userID: ID, before: ID?, limit: Int) async throws -> [ID] {
         try await pullHome(userID: userID, before: before, limit: limit, pushableOnly: false, on: nil).map(\.post)
     }
@@ -1155,41 +1159,36 @@ extension PostgresStore {
             ).first.map { try $0.decode(Int64.self) }
             let end = upper ?? Int64.max
             let posts = live.map(\.postID.pgBits)
-            let entries: Int
+            let query: PostgresQuery
             switch first.kind {
             case .push:
                 // Follower-major order: each follower's timeline takes every post of the group at once.
-                entries = try await count(
-                    """
-                    WITH pushed AS (
+                query = """
                       INSERT INTO timeline_entries (user_id, post_id, author_id)
                       SELECT f.follower_id, p.id, \(author) FROM follows f JOIN users u ON u.id = f.follower_id
                         CROSS JOIN unnest(\(posts)::bigint[]) AS p(id)
                       WHERE f.followee_id = \(author) AND f.follower_id > \(position) AND f.follower_id <= \(end)
                         AND u.home_active_until > \(now.millis) AND u.timeline_floor <= p.id
                       ORDER BY f.follower_id, p.id
-                      ON CONFLICT DO NOTHING RETURNING 1
-                    )
-                    SELECT count(*) FROM pushed
-                    """, on: connection)
-            case .purge:
-                entries = try await count(
+                      ON CONFLICT DO NOTHING RETURNING user_id
                     """
-                    WITH gone AS (
+            case .purge:
+                query = """
                       DELETE FROM timeline_entries WHERE post_id = ANY(\(posts)) AND user_id IN (
                         SELECT follower_id FROM follows WHERE followee_id = \(author) AND follower_id > \(position) AND follower_id <= \(end))
-                      RETURNING 1
-                    )
-                    SELECT count(*) FROM gone
-                    """, on: connection)
+                      RETURNING user_id
+                    """
             }
+            let users = try await rows(query, on: connection).map { try $0.decode(Int64.self) }
+            let entries = users.count
+            let changed = Array(Set(users.map(\.roostID)))
             let ids = live.map(\.id.pgBits)
             if let upper {
                 try await rows("UPDATE fanout_jobs SET position = \(upper) WHERE id = ANY(\(ids))", on: connection)
-                return FanOutProgress(entries: entries, finished: false, position: upper.roostID, dropped: dropped)
+                return FanOutProgress(entries: entries, finished: false, position: upper.roostID, dropped: dropped, users: changed)
             }
             try await rows("DELETE FROM fanout_jobs WHERE id = ANY(\(ids))", on: connection)
-            return FanOutProgress(entries: entries, finished: true, position: first.position, dropped: dropped)
+            return FanOutProgress(entries: entries, finished: true, position: first.position, dropped: dropped, users: changed)
         }
     }
 

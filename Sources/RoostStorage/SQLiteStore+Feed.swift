@@ -85,6 +85,12 @@ extension SQLiteStore {
         }
     }
 
+    public func isPullOnly(postID: ID) async throws -> Bool {
+        try quickRead { db in
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT pull_only FROM posts WHERE id = ?"), arguments: [Int64(postID)]) ?? false
+        }
+    }
+
     public func pullHomePostIDs(userID: ID, before: ID?, limit: Int) async throws -> [ID] {
         try await pool.read { db in
             try Self.pullHome(userID: userID, before: before, limit: limit, pushableOnly: false, db).map(\.post)
@@ -216,35 +222,41 @@ extension SQLiteStore {
             let end = upper ?? Int64.max
             let posts = live.map { Int64($0.postID) }
             let values = Array(repeating: "(?)", count: posts.count).joined(separator: ",")
+            var users: [Int64] = []
             switch first.kind {
             case .push:
                 // Follower-major order: each follower's timeline page takes every post of the group at once.
-                try db.cachedStatement(
-                    sql: """
-                        INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
-                        SELECT f.follower_id, p.column1, ? FROM follows f JOIN users u ON u.id = f.follower_id CROSS JOIN (VALUES \(values)) p
-                        WHERE f.followee_id = ? AND f.follower_id > ? AND f.follower_id <= ?
-                          AND u.home_active_until > ? AND u.timeline_floor <= p.column1
-                        ORDER BY f.follower_id, p.column1
-                        """
-                ).execute(arguments: StatementArguments([author] + posts + [author, position, end, now.millis]))
+                users = try Int64.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
+                            SELECT f.follower_id, p.column1, ? FROM follows f JOIN users u ON u.id = f.follower_id CROSS JOIN (VALUES \(values)) p
+                            WHERE f.followee_id = ? AND f.follower_id > ? AND f.follower_id <= ?
+                              AND u.home_active_until > ? AND u.timeline_floor <= p.column1
+                            ORDER BY f.follower_id, p.column1
+                            RETURNING user_id
+                            """),
+                    arguments: StatementArguments([author] + posts + [author, position, end, now.millis]))
             case .purge:
-                try db.cachedStatement(
-                    sql: """
-                        DELETE FROM timeline_entries WHERE post_id IN (\(Self.placeholders(posts.count))) AND user_id IN (
-                          SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? AND follower_id <= ?)
-                        """
-                ).execute(arguments: StatementArguments(posts + [author, position, end]))
+                users = try Int64.fetchAll(
+                    db.cachedStatement(
+                        sql: """
+                            DELETE FROM timeline_entries WHERE post_id IN (\(Self.placeholders(posts.count))) AND user_id IN (
+                              SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? AND follower_id <= ?)
+                            RETURNING user_id
+                            """),
+                    arguments: StatementArguments(posts + [author, position, end]))
             }
-            let entries = db.changesCount
+            let entries = users.count
+            let changed = Array(Set(users.map { ID($0) }))
             let ids = StatementArguments(live.map { Int64($0.id) })
             if let upper {
                 try db.execute(
                     sql: "UPDATE fanout_jobs SET position = ? WHERE id IN (\(Self.placeholders(live.count)))", arguments: [upper] + ids)
-                return FanOutProgress(entries: entries, finished: false, position: ID(upper), dropped: dropped)
+                return FanOutProgress(entries: entries, finished: false, position: ID(upper), dropped: dropped, users: changed)
             }
             try db.execute(sql: "DELETE FROM fanout_jobs WHERE id IN (\(Self.placeholders(live.count)))", arguments: ids)
-            return FanOutProgress(entries: entries, finished: true, position: first.position, dropped: dropped)
+            return FanOutProgress(entries: entries, finished: true, position: first.position, dropped: dropped, users: changed)
         }
     }
 

@@ -144,6 +144,32 @@ struct FeedEngineTests {
         }
     }
 
+    @Test("a cached first page never hides a change: the viewer's like, an edit, a deletion, a new post")
+    func cachedFirstPageFollowsChanges() async throws {
+        try await TestApp.run { api in
+            let author = try await api.register("cachedauthor")
+            let reader = try await api.register("cachedreader")
+            _ = try await api.put("/users/\(author.id)/follow", token: reader.access)
+            _ = try await Self.homeIDs(api, reader)
+            let id = try #require(try await api.createPost(author, text: "first text")["id"]?.string)
+            try await Self.drainFanOut(api)
+            func firstItem() async throws -> JSON? {
+                try await api.get("/feeds/home?limit=5", token: reader.access).body["items"]?.array?.first
+            }
+            #expect(try await firstItem()?["id"]?.string == id)
+            #expect(try await firstItem()?["viewer"]?["liked"]?.bool == false, "served twice: the second from the cache")
+            _ = try await api.put("/posts/\(id)/like", token: reader.access)
+            #expect(try await firstItem()?["viewer"]?["liked"]?.bool == true)
+            #expect(try await api.patch("/posts/\(id)", token: author.access, json: ["text": "second text"]).code == 200)
+            #expect(try await firstItem()?["text"]?.string == "second text")
+            let next = try #require(try await api.createPost(author, text: "newer")["id"]?.string)
+            try await Self.drainFanOut(api)
+            #expect(try await firstItem()?["id"]?.string == next)
+            #expect(try await api.delete("/posts/\(next)", token: author.access).code == 204)
+            #expect(try await firstItem()?["id"]?.string == id)
+        }
+    }
+
     @Test("queued fan-out survives a restart: a new node on the same database finishes it")
     func restartFinishesQueuedJobs() async throws {
         try await TestApp.run { api in
@@ -158,7 +184,18 @@ struct FeedEngineTests {
             let worker = FanOutWorker(engine: restarted.feeds, logger: Logger(label: "test"))
             #expect(try await worker.runOneJob())
             #expect(try await api.services.store.fanOutQueueStatus().depth == 0)
-            #expect(try await Self.homeIDs(api, reader) == [id])
+            // The entries are there at once; this node's cached first page (made before the other
+            // node's fan-out, which it cannot see) is at most `homePageTTL` stale.
+            let readerID = try #require(UInt64(reader.id))
+            #expect(try await api.services.store.timelineEntries(userID: readerID, before: nil, floor: 0, limit: 10).map(String.init) == [id])
+            let deadline = ContinuousClock.now + api.services.configuration.homePageTTL + .seconds(2)
+            var seen: [String] = []
+            while ContinuousClock.now < deadline {
+                seen = try await Self.homeIDs(api, reader)
+                if seen == [id] { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(seen == [id])
         }
     }
 

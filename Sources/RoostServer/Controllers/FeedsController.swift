@@ -32,10 +32,16 @@ struct FeedsController {
         let scope = "home:\(algorithm.rawValue)|v=\(viewer.userID)|\(filter.scopeKey)"
         let query = try ListQuery(request, context: context, codec: services.cursors, scope: scope)
         if algorithm == .chronological {
+            // First pages come from memory while nothing changed them (`HomePageCache`).
+            let key = query.position == nil ? HomePageCache.Key(viewer: viewer.userID, limit: query.limit, filter: filter.scopeKey) : nil
+            if let key, let bytes = feeds.homePages.page(key) { return JSONBody.response(bytes: bytes, status: .ok) }
+            let version = feeds.homePages.version(viewer: viewer.userID)
             let (page, flags) = try await feeds.homePage(
                 viewer: viewer, after: query.afterID, limit: query.limit, filter: filter, renderer: services.renderer)
-            return try await services.renderer.page(
+            let bytes = try await services.renderer.pageBytes(
                 page.items, viewer: viewer, knownFlags: flags, nextCursor: query.cursor(after: page.next, codec: services.cursors))
+            if let key { feeds.homePages.store(key, bytes: bytes, version: version) }
+            return JSONBody.response(bytes: bytes, status: .ok)
         }
         let values = query.position?.values ?? []
         let (snapshotID, offset, chronologicalAfter) = (values.count == 3) ? (values[0], Int(values[1]), values[2]) : (0, 0, 0)

@@ -105,6 +105,12 @@ struct PostsController {
         case .created(let stored):
             try await services.moderation.recordAutomatic(stored, verdict: verdict)
             services.feeds.fanOutWakeUp.notifyAll()
+            // Posts merged into feeds at read time reach cached pages of others only this way.
+            if stored.organizationID != nil {
+                services.feeds.homePages.invalidateAll()
+            } else if try await services.store.isPullOnly(postID: stored.id) {
+                services.feeds.homePages.invalidateAll()
+            }
             // A held or removed post enters no stream; approval announces it (`ModerationService`).
             if stored.moderationStatus == .approved { services.events.publish(.postCreated(stored)) }
             services.feeds.invalidate(user: viewer.userID)
@@ -143,7 +149,7 @@ struct PostsController {
         guard let updated = try await services.store.updatePost(id: post.id, patch: patch, now: services.clock.now()) else {
             throw RoostError.notFound
         }
-        services.feeds.invalidate(post: post.id)
+        services.feeds.invalidate(changedPost: post.id)
         // An edit goes through the moderation checks again: spam cannot be edited in afterwards.
         let moderated = try await services.moderation.afterEdit(updated)
         return try JSONBody.response(try await services.renderer.body(moderated, viewer: viewer))
@@ -155,7 +161,7 @@ struct PostsController {
         guard try await mayModerate(post.authorID, viewer) else { throw RoostError.forbidden("only the author or a moderator can delete a post") }
         _ = try await services.store.deletePost(id: post.id)
         if post.authorID != viewer.userID { try await services.moderation.recordDeletion(.post(post.id), moderatorID: viewer.userID) }
-        services.feeds.invalidate(post: post.id)
+        services.feeds.invalidate(changedPost: post.id)
         services.events.publish(.postDeleted(postID: post.id, authorID: post.authorID))
         services.feeds.invalidate(user: post.authorID)
         services.feeds.fanOutWakeUp.notifyAll()
@@ -193,6 +199,7 @@ struct PostsController {
         let post = try await services.renderer.visiblePost(try context.pathID(), to: viewer)
         let result = try await services.store.like(userID: viewer.userID, postID: post.id, now: services.clock.now())
         services.feeds.invalidate(post: post.id)
+        services.feeds.homePages.invalidate(viewers: [viewer.userID])  // their flags
         if result.changed {
             services.events.publish(.liked(userID: viewer.userID, post: post))
             publishCounts(post, likes: result.count)
@@ -205,6 +212,7 @@ struct PostsController {
         let post = try await services.renderer.visiblePost(try context.pathID(), to: viewer)
         let result = try await services.store.unlike(userID: viewer.userID, postID: post.id)
         services.feeds.invalidate(post: post.id)
+        services.feeds.homePages.invalidate(viewers: [viewer.userID])  // their flags
         if result.changed { publishCounts(post, likes: result.count) }
         return try JSONBody.response(LikeState(liked: false, likeCount: result.count))
     }
@@ -214,6 +222,7 @@ struct PostsController {
         let post = try await services.renderer.visiblePost(try context.pathID(), to: viewer)
         let result = try await services.store.share(userID: viewer.userID, postID: post.id, now: services.clock.now())
         services.feeds.invalidate(post: post.id)
+        services.feeds.homePages.invalidate(viewers: [viewer.userID])  // their flags
         if result.changed {
             services.events.publish(.shared(userID: viewer.userID, post: post))
             publishCounts(post, shares: result.count)

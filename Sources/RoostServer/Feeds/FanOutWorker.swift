@@ -76,6 +76,7 @@ struct FanOutWorker: Service {
                 let started = clock.now
                 let progress = try await store.runFanOutBatch(jobs, followers: followers, now: engine.clock.now())
                 entries.increment(by: Int64(progress.entries))
+                engine.homePages.invalidate(viewers: progress.users)
                 jobs.removeAll { progress.dropped.contains($0.id) }
                 if progress.finished { break }
                 for index in jobs.indices { jobs[index].position = progress.position }

@@ -23,7 +23,10 @@ extension FeedEngine {
         }[userID] ?? []
     }
 
-    func invalidate(memberships userID: ID) { memberships.invalidate(userID) }
+    func invalidate(memberships userID: ID) {
+        memberships.invalidate(userID)
+        homePages.invalidate(viewers: [userID])
+    }
 
     /// `candidates` (the newest followed and own posts before `before`) merged with the newest
     /// posts of the reader's organizations, newest first, at most `limit`.

@@ -18,6 +18,8 @@ public final class FeedEngine: Sendable {
     let postJSON: TTLCache<ID, [UInt8]>
     /// The organizations each reader belongs to, for the organization part of home feeds.
     let memberships: TTLCache<ID, [ID]>
+    /// First pages of chronological home feeds as response bytes.
+    let homePages: HomePageCache
     /// The newest trending snapshot id per window, refreshed by maintenance.
     let trendingSnapshots = Mutex<[String: ID]>([:])
     private let rebuilds = Counter(label: RoostMetrics.timelineRebuilds)
@@ -33,6 +35,7 @@ public final class FeedEngine: Sendable {
         self.users = TTLCache(name: "users", ttl: configuration.cacheTTL * 3, capacity: 100_000)
         self.postJSON = TTLCache(name: "post_json", ttl: configuration.cacheTTL, capacity: 200_000)
         self.memberships = TTLCache(name: "memberships", ttl: configuration.cacheTTL * 3, capacity: 100_000)
+        self.homePages = HomePageCache(ttl: configuration.homePageTTL, maxBytes: configuration.homePageBytes)
     }
 
     var policy: FanOutPolicy { configuration.fanOut }
@@ -47,12 +50,24 @@ public final class FeedEngine: Sendable {
         try await users.values(for: ids) { [store] missing in try await store.users(ids: missing) }
     }
 
-    /// Forget what this node cached about a post it just changed.
+    /// Forget what this node cached about a post whose counters changed.
     func invalidate(post id: ID) {
         posts.invalidate(id)
         postJSON.invalidate(id)
     }
-    func invalidate(user id: ID) { users.invalidate(id) }
+
+    /// A post's content, visibility or existence changed: it may sit in any cached home page.
+    func invalidate(changedPost id: ID) {
+        invalidate(post: id)
+        homePages.invalidateAll()
+    }
+
+    /// Forget what this node cached about a user: their profile, and their first home page (they
+    /// posted, followed, unfollowed, or their flags changed).
+    func invalidate(user id: ID) {
+        users.invalidate(id)
+        homePages.invalidate(viewers: [id])
+    }
 
     // MARK: Home timeline (chronological candidates)
 

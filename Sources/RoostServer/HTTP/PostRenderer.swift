@@ -75,6 +75,15 @@ struct PostRenderer: Sendable {
         _ posts: [Post], viewer: Viewer?, scores: [ID: ScoreBreakdown] = [:], knownFlags: [ID: ViewerPostFlags] = [:],
         nextCursor: String?
     ) async throws -> Response {
+        JSONBody.response(
+            bytes: try await pageBytes(posts, viewer: viewer, scores: scores, knownFlags: knownFlags, nextCursor: nextCursor), status: .ok)
+    }
+
+    /// The body `page` answers with.
+    func pageBytes(
+        _ posts: [Post], viewer: Viewer?, scores: [ID: ScoreBreakdown] = [:], knownFlags: [ID: ViewerPostFlags] = [:],
+        nextCursor: String?
+    ) async throws -> [UInt8] {
         var fragments: [ID: [UInt8]] = [:]
         var flagMap: [ID: ViewerPostFlags] = [:]
         if !posts.isEmpty {
@@ -121,7 +130,7 @@ struct PostRenderer: Sendable {
         // Cursors are base64url: nothing in them needs escaping.
         let cursor = nextCursor.map { "\"\($0)\"" } ?? "null"
         out += Array(#"],"next_cursor":\#(cursor),"has_more":\#(nextCursor != nil)}"#.utf8)
-        return JSONBody.response(bytes: out, status: .ok)
+        return out
     }
 
     /// A JSON number; scores are finite by construction, but never emit NaN or infinity.

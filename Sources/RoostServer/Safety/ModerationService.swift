@@ -72,7 +72,7 @@ struct ModerationService: Sendable {
             id: ids.next(now: now), target: .post(postID), moderatorID: moderatorID, action: action, reason: reason, createdAt: now)
         guard let result = try await store.moderatePost(decision) else { return nil }
         let post = result.post
-        feeds.invalidate(post: post.id)
+        feeds.invalidate(changedPost: post.id)
         if result.decision.previousStatus != result.decision.newStatus {
             if post.moderationStatus == .approved {
                 // Held posts were never announced; approval is when they enter the feeds.

@@ -1,0 +1,120 @@
+import Foundation
+import Metrics
+import RoostCore
+import Synchronization
+
+/// First pages of chronological home feeds, as the response bytes, per viewer, limit and filter.
+///
+/// The first page is most of a feed's reads (every app open and pull-to-refresh), and between two
+/// reads of one viewer it usually has not changed. A cached page is served only while nothing
+/// that could change it happened on this node since it was made:
+/// - per viewer (`invalidate(viewers:)`): fan-out or purge wrote to their timeline, they posted,
+///   followed or unfollowed, liked, unliked or shared (their flags), their organizations changed;
+/// - for everyone (`invalidateAll()`): a post was edited, deleted or moderated, or a post that is
+///   merged at read time (celebrity, organization) was created.
+/// Counters and author profiles in a cached page are at most `ttl` stale, like the post cache.
+/// On another node's changes a page is at most `ttl` stale, which bounds the extra fan-out lag of
+/// a multi-node deployment (default 1 s; 0 turns the cache off).
+///
+/// A page computed while an invalidation happened is not stored: it carries the version it was
+/// computed at, and `store` drops it when that version is no longer current.
+final class HomePageCache: Sendable {
+    struct Key: Hashable, Sendable {
+        var viewer: ID
+        var limit: Int
+        var filter: String
+    }
+
+    /// The state a page was computed against.
+    struct Version: Equatable, Sendable {
+        fileprivate var global: UInt64
+        fileprivate var viewer: UInt64
+    }
+
+    private struct Entry {
+        var bytes: [UInt8]
+        var expires: ContinuousClock.Instant
+        var version: Version
+    }
+
+    private struct State {
+        var entries: [Key: Entry] = [:]
+        var bytes = 0
+        var global: UInt64 = 0
+        var viewers: [ID: UInt64] = [:]
+
+        func version(_ viewer: ID) -> Version { Version(global: global, viewer: viewers[viewer] ?? 0) }
+
+        mutating func reset() {
+            global &+= 1
+            entries.removeAll()
+            viewers.removeAll()
+            bytes = 0
+        }
+    }
+
+    private let state = Mutex(State())
+    private let ttl: Duration
+    private let maxBytes: Int
+    /// Viewers whose versions are tracked before the map is reset (as `invalidateAll`).
+    private let maxTrackedViewers = 200_000
+    private let hits = Counter(label: RoostMetrics.cacheHits, dimensions: [("cache", "home_pages")])
+    private let misses = Counter(label: RoostMetrics.cacheMisses, dimensions: [("cache", "home_pages")])
+
+    init(ttl: Duration, maxBytes: Int) {
+        self.ttl = ttl
+        self.maxBytes = maxBytes
+    }
+
+    var isEnabled: Bool { ttl > .zero }
+
+    func version(viewer: ID) -> Version { state.withLock { $0.version(viewer) } }
+
+    func page(_ key: Key) -> [UInt8]? {
+        guard isEnabled else { return nil }
+        let now = ContinuousClock.now
+        let bytes: [UInt8]? = state.withLock { state in
+            guard let entry = state.entries[key] else { return nil }
+            guard entry.expires > now, entry.version == state.version(key.viewer) else {
+                state.entries[key] = nil
+                state.bytes -= entry.bytes.count
+                return nil
+            }
+            return entry.bytes
+        }
+        if bytes == nil { misses.increment() } else { hits.increment() }
+        return bytes
+    }
+
+    func store(_ key: Key, bytes: [UInt8], version: Version) {
+        guard isEnabled, bytes.count <= maxBytes / 16 else { return }
+        let now = ContinuousClock.now
+        state.withLock { state in
+            guard state.version(key.viewer) == version else { return }
+            if state.bytes + bytes.count > maxBytes {
+                state.entries = state.entries.filter { $0.value.expires > now }
+                state.bytes = state.entries.values.reduce(0) { $0 + $1.bytes.count }
+                if state.bytes + bytes.count > maxBytes {
+                    state.entries.removeAll()
+                    state.bytes = 0
+                }
+            }
+            if let old = state.entries[key] { state.bytes -= old.bytes.count }
+            state.entries[key] = Entry(bytes: bytes, expires: now + ttl, version: version)
+            state.bytes += bytes.count
+        }
+    }
+
+    func invalidate<S: Sequence>(viewers: S) where S.Element == ID {
+        guard isEnabled else { return }
+        state.withLock { state in
+            for viewer in viewers { state.viewers[viewer, default: 0] &+= 1 }
+            if state.viewers.count > maxTrackedViewers { state.reset() }
+        }
+    }
+
+    func invalidateAll() {
+        guard isEnabled else { return }
+        state.withLock { $0.reset() }
+    }
+}
