@@ -947,7 +947,9 @@ extension PostgresStore {
     }
 
     /// One round trip: the state row (kind 0, unless `known`) and both candidate ranges (kind 1),
-    /// whose floor the statement derives from the state row itself.
+    /// whose floor the statement derives from the state row itself. The pull-only part probes
+    /// each followed account (LATERAL): left to itself the planner scans every pull-only post
+    /// and checks each against the follows, a cost that grows with every celebrity post.
     public func homeSlice(userID: ID, before: ID?, horizon: ID, limit: Int, known: TimelineState?) async throws -> HomeSlice {
         let user = userID.pgBits
         let upper = Self.upper(before)
@@ -965,8 +967,10 @@ extension PostgresStore {
               ORDER BY post_id DESC LIMIT \(count)) e
             UNION ALL
             SELECT 1, id, 0::bigint FROM (
-              SELECT p.id FROM posts p JOIN follows f ON f.followee_id = p.author_id AND f.follower_id = \(user)
-              WHERE p.pull_only AND p.id < \(upper) AND p.id >= \(unescaped: floor) ORDER BY p.id DESC LIMIT \(count)) q
+              SELECT x.id FROM follows f CROSS JOIN LATERAL (
+                SELECT p.id FROM posts p WHERE p.author_id = f.followee_id AND p.pull_only AND p.id < \(upper) AND p.id >= \(unescaped: floor)
+                ORDER BY p.id DESC LIMIT \(count)) x
+              WHERE f.follower_id = \(user) ORDER BY x.id DESC LIMIT \(count)) q
             """
         var state = known ?? TimelineState(floor: 0, activeUntil: .distantPast)
         var lists: [[ID]] = [[]]

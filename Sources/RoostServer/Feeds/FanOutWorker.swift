@@ -69,6 +69,9 @@ struct FanOutWorker: Service {
         let store = engine.store
         var jobs = group
         var followers = max(16, policy.batchSize / jobs.count)
+        // Where every write queues on one writer (SQLite), batches stay short for the posts and
+        // follows behind them; elsewhere (PostgreSQL) a batch costs round trips, so longer ones.
+        let target = store.prefersOneFanOutWorker ? policy.batchTime : max(policy.batchTime, .milliseconds(40))
         let clock = ContinuousClock()
         do {
             while !jobs.isEmpty {
@@ -80,7 +83,7 @@ struct FanOutWorker: Service {
                 jobs.removeAll { progress.dropped.contains($0.id) }
                 if progress.finished { break }
                 for index in jobs.indices { jobs[index].position = progress.position }
-                followers = FanOutBatching.nextFollowers(last: followers, took: clock.now - started, target: policy.batchTime)
+                followers = FanOutBatching.nextFollowers(last: followers, took: clock.now - started, target: target)
             }
             let now = engine.clock.now()
             for job in group {
