@@ -36,6 +36,10 @@ struct ServerOptions: ParsableArguments {
     var rateLimitOverrides: [String] = []
     @Option(name: .customLong("banned-terms"), help: "File of banned words or phrases, one per line, # comments (ROOST_BANNED_TERMS).")
     var bannedTerms: String?
+    @Option(
+        name: .customLong("home-page-ttl"),
+        help: "Milliseconds a first home page is served from memory; bounds how late another node's changes show; 0 disables (ROOST_HOME_PAGE_TTL, default 1000).")
+    var homePageTTL: Int?
     @Flag(
         name: .customLong("trust-forwarded-for"),
         help: "Behind a proxy: take the client address from the last X-Forwarded-For entry (ROOST_TRUST_FORWARDED_FOR=1).")
@@ -55,6 +59,10 @@ struct ServerOptions: ParsableArguments {
         if let cost = bcryptCost ?? env["ROOST_BCRYPT_COST"].flatMap({ UInt8($0) }) {
             guard (4...31).contains(cost) else { throw ValidationError("bcrypt cost must be 4-31") }
             configuration.bcryptCost = cost
+        }
+        if let ttl = homePageTTL ?? env["ROOST_HOME_PAGE_TTL"].flatMap({ Int($0) }) {
+            guard (0...60_000).contains(ttl) else { throw ValidationError("--home-page-ttl must be 0-60000 milliseconds") }
+            configuration.homePageTTL = .milliseconds(ttl)
         }
         try applySafety(to: &configuration, env: env)
         configuration.jwtSecret =

@@ -34,6 +34,10 @@ struct Bench: AsyncParsableCommand {
     var database: String?
     @Option(name: .customLong("data-dir"), help: "Where the fresh SQLite directory is made (default: the temporary directory).")
     var dataDir: String?
+    @Option(
+        name: .customLong("home-page-ttl"),
+        help: "Milliseconds first home pages are served from memory (the server's default 1000); 0 measures every read uncached.")
+    var homePageTTL: Int?
     @Flag(help: "Keep the SQLite directory afterwards.") var keep = false
     @Flag(name: .customLong("load-only"), help: "Stop after loading the data set (measures the load alone).") var loadOnly = false
 
@@ -67,6 +71,7 @@ struct Bench: AsyncParsableCommand {
         configuration.jwtSecret = randomHex(bytes: 32)
         configuration.fanOut.celebrityThreshold = shape.celebrityThreshold
         configuration.rateLimits.enabled = false  // a load test: many requests per user from one address
+        if let homePageTTL { configuration.homePageTTL = .milliseconds(max(0, homePageTTL)) }
 
         // A fresh database: a new SQLite directory, or a new PostgreSQL schema.
         let suffix = randomHex(bytes: 4)
