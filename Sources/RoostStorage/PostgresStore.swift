@@ -946,45 +946,29 @@ extension PostgresStore {
         ).map { try $0.decode(Int64.self).roostID }
     }
 
-    /// One round trip: the state row (kind 0, unless `known`) and both candidate ranges (kind 1),
-    /// whose floor the statement derives from the state row itself. The pull-only part probes
-    /// each followed account (LATERAL): left to itself the planner scans every pull-only post
-    /// and checks each against the follows, a cost that grows with every celebrity post.
+    /// One round trip of a prepared statement (planned once per connection, not per read: the
+    /// plan of this query cost more than running it): the state row, and the newest materialized
+    /// and pull-only candidates with the viewer's like/share flags. A `known` state only raises
+    /// the floor passed in; the statement still reads the state row (one index probe).
     public func homeSlice(userID: ID, before: ID?, horizon: ID, limit: Int, known: TimelineState?) async throws -> HomeSlice {
-        let user = userID.pgBits
-        let upper = Self.upper(before)
-        let count = Self.limitValue(limit)
-        // Only integers formatted here enter the SQL text.
-        let floor =
-            if let known { "\(max(known.floor, horizon).pgBits)" } else {
-                "GREATEST(\(horizon.pgBits), COALESCE((SELECT timeline_floor FROM users WHERE id = \(user)), 0))"
-            }
-        let statePart = known == nil ? "SELECT 0 AS kind, timeline_floor, home_active_until FROM users WHERE id = \(user) UNION ALL " : ""
-        let query: PostgresQuery = """
-            \(unescaped: statePart)
-            SELECT 1, post_id, 0::bigint FROM (
-              SELECT post_id FROM timeline_entries WHERE user_id = \(user) AND post_id < \(upper) AND post_id >= \(unescaped: floor)
-              ORDER BY post_id DESC LIMIT \(count)) e
-            UNION ALL
-            SELECT 1, id, 0::bigint FROM (
-              SELECT x.id FROM follows f CROSS JOIN LATERAL (
-                SELECT p.id FROM posts p WHERE p.author_id = f.followee_id AND p.pull_only AND p.id < \(upper) AND p.id >= \(unescaped: floor)
-                ORDER BY p.id DESC LIMIT \(count)) x
-              WHERE f.follower_id = \(user) ORDER BY x.id DESC LIMIT \(count)) q
-            """
-        var state = known ?? TimelineState(floor: 0, activeUntil: .distantPast)
-        var lists: [[ID]] = [[]]
-        for row in try await rows(query) {
-            let (kind, value, extra) = try row.decode((Int32, Int64, Int64).self)
+        let statement = HomeSliceStatement(
+            user: userID.pgBits, upper: Self.upper(before), horizon: max(known?.floor ?? 0, horizon).pgBits, limit: Int64(max(0, limit)))
+        var state = TimelineState(floor: 0, activeUntil: .distantPast)
+        var ids: [ID] = []
+        var flags: [ID: ViewerPostFlags] = [:]
+        for try await (kind, value, extra) in try await client.execute(statement, logger: logger) {
             if kind == 0 {
                 state = TimelineState(floor: value.roostID, activeUntil: Date(millis: extra))
             } else {
-                lists[0].append(value.roostID)
+                let id = value.roostID
+                ids.append(id)
+                flags[id] = ViewerPostFlags(liked: kind & 2 != 0, shared: kind & 4 != 0)
             }
         }
-        let sliceFloor = max(state.floor, horizon)
-        let ids = lists[0].filter { id in id >= sliceFloor && before.map { id < $0 } ?? true }
-        return HomeSlice(state: state, floor: sliceFloor, ids: HomeFeedMerge.mergeDescending([ids.sorted(by: >)], limit: limit))
+        if let known { state = known }
+        let floor = max(state.floor, horizon)
+        ids = HomeFeedMerge.mergeDescending([ids.filter { $0 >= floor }], limit: limit)
+        return HomeSlice(state: state, floor: floor, ids: ids, flags: flags)
     }
 
     public func isPullOnly(postID: ID) async throws -> Bool {
@@ -1414,4 +1398,47 @@ extension UInt64 {
 
 extension Int64 {
     var roostID: ID { ID(bitPattern: self) }
+}
+
+/// `PostgresStore.homeSlice` as a prepared statement. Rows: `(0, floor, active_until)` for the
+/// state, then `(1 | liked·2 | shared·4, post_id, 0)` per candidate, newest first.
+struct HomeSliceStatement: PostgresPreparedStatement {
+    static let name = "roost_home_slice_v1"
+    static let sql = """
+        WITH st AS (SELECT timeline_floor, home_active_until FROM users WHERE id = $1),
+        fl AS (SELECT GREATEST($3::bigint, COALESCE((SELECT timeline_floor FROM st), 0)) AS f),
+        cand AS (
+          (SELECT post_id AS id FROM timeline_entries
+           WHERE user_id = $1 AND post_id < $2 AND post_id >= (SELECT f FROM fl) ORDER BY post_id DESC LIMIT $4)
+          UNION
+          (SELECT x.id FROM follows fo CROSS JOIN LATERAL (
+             SELECT p.id FROM posts p WHERE p.author_id = fo.followee_id AND p.pull_only AND p.id < $2 AND p.id >= (SELECT f FROM fl)
+             ORDER BY p.id DESC LIMIT $4) x
+           WHERE fo.follower_id = $1 ORDER BY x.id DESC LIMIT $4)
+        ),
+        top AS (SELECT id FROM cand ORDER BY id DESC LIMIT $4)
+        SELECT 0, timeline_floor, home_active_until FROM st
+        UNION ALL
+        (SELECT 1 + CASE WHEN EXISTS (SELECT 1 FROM likes l WHERE l.user_id = $1 AND l.post_id = top.id) THEN 2 ELSE 0 END
+                  + CASE WHEN EXISTS (SELECT 1 FROM shares s WHERE s.user_id = $1 AND s.post_id = top.id) THEN 4 ELSE 0 END,
+                id, 0::bigint
+         FROM top ORDER BY id DESC)
+        """
+    typealias Row = (Int32, Int64, Int64)
+
+    var user: Int64
+    var upper: Int64
+    var horizon: Int64
+    var limit: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(user)
+        bindings.append(upper)
+        bindings.append(horizon)
+        bindings.append(limit)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
 }
