@@ -153,8 +153,8 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func user(id: ID) async throws -> User? {
-        try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT \(Self.userColumns) FROM users WHERE id = ?", arguments: [Int64(id)]).map(Self.user)
+        try quickRead { db in
+            try Row.fetchOne(db.cachedStatement(sql: "SELECT \(Self.userColumns) FROM users WHERE id = ?"), arguments: [Int64(id)]).map(Self.user)
         }
     }
 
@@ -491,10 +491,9 @@ public final class SQLiteStore: RoostStore {
 
     public func postsByAuthor(_ authorID: ID, before: ID?, limit: Int, filter: FeedFilter) async throws -> [Post] {
         let (clause, extra) = Self.filterClause(filter)
-        return try await pool.read { db in
+        return try quickRead { db in
             try Row.fetchAll(
-                db,
-                sql: "SELECT \(Self.postColumns) FROM posts WHERE author_id = ? AND id < ?\(clause) ORDER BY id DESC LIMIT ?",
+                db.cachedStatement(sql: "SELECT \(Self.postColumns) FROM posts WHERE author_id = ? AND id < ?\(clause) ORDER BY id DESC LIMIT ?"),
                 arguments: StatementArguments([Int64(authorID), before.map { Int64($0) } ?? Int64.max]) + StatementArguments(extra) + [Int64(limit)]
             ).map(Self.post)
         }
@@ -502,13 +501,13 @@ public final class SQLiteStore: RoostStore {
 
     public func recentPublicPosts(before: ID?, limit: Int, filter: FeedFilter) async throws -> [Post] {
         let (clause, extra) = Self.filterClause(filter)
-        return try await pool.read { db in
+        return try quickRead { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.postColumns) FROM posts
-                    WHERE visibility = 'public' AND moderation_status = 'approved' AND id < ?\(clause) ORDER BY id DESC LIMIT ?
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT \(Self.postColumns) FROM posts
+                        WHERE visibility = 'public' AND moderation_status = 'approved' AND id < ?\(clause) ORDER BY id DESC LIMIT ?
+                        """),
                 arguments: StatementArguments([before.map { Int64($0) } ?? Int64.max]) + StatementArguments(extra) + [Int64(limit)]
             ).map(Self.post)
         }

@@ -100,7 +100,9 @@ final class HomePageCache: Sendable {
                 }
             }
             if let old = state.entries[key] { state.bytes -= old.bytes.count }
-            state.entries[key] = Entry(bytes: bytes, expires: now + ttl, version: version)
+            // Expiry spread over the last quarter of the TTL: pages made together (a wave of app
+            // opens, a restart) would otherwise all be recomputed in the same instant.
+            state.entries[key] = Entry(bytes: bytes, expires: now + ttl * Double.random(in: 0.75...1), version: version)
             state.bytes += bytes.count
         }
     }

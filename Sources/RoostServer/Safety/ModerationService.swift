@@ -18,15 +18,16 @@ struct ModerationService: Sendable {
     /// The verdict for a post about to be created by `authorID`.
     func verdict(forNew draft: Post) async throws -> ModerationVerdict {
         let now = clock.now()
-        async let author = store.user(id: draft.authorID)
+        // Sequential: both are point reads (on SQLite on this thread); child tasks cost more.
+        let author = try await store.user(id: draft.authorID)
         // The author's newest posts cover the duplicate window unless they post more than this
         // often, which the posting rate limit does not allow.
-        async let recent = store.postsByAuthor(draft.authorID, before: nil, limit: 50, filter: FeedFilter())
+        let recent = try await store.postsByAuthor(draft.authorID, before: nil, limit: 50, filter: FeedFilter())
         let since = now.addingTimeInterval(-policy.duplicateWindow)
         let subject = ModerationSubject(
             text: draft.text, title: draft.title, description: draft.description, tags: draft.tags,
-            authorCreatedAt: try await author?.createdAt ?? now, now: now,
-            recentTexts: try await recent.filter { $0.createdAt >= since }.map(\.text))
+            authorCreatedAt: author?.createdAt ?? now, now: now,
+            recentTexts: recent.filter { $0.createdAt >= since }.map(\.text))
         return ModerationPipeline.evaluate(subject, policy: policy)
     }
 
