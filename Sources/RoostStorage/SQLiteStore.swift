@@ -47,6 +47,9 @@ public final class SQLiteStore: RoostStore {
         pool = try DatabasePool(path: path, configuration: configuration)
         var quickConfiguration = configuration
         quickConfiguration.readonly = true
+        // These block a cooperative thread while they run: never wait long for a lock (a WAL reader
+        // normally never waits at all).
+        quickConfiguration.busyMode = .timeout(1)
         quickConfiguration.label = "quick"
         quickPool = try DatabasePool(path: path, configuration: quickConfiguration)
         var checkpointConfiguration = Configuration()

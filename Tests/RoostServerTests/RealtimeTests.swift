@@ -236,9 +236,9 @@ struct RealtimeTests {
             let other = try await WebSocketTestClient.connect(port: port, token: otherSession)
 
             #expect(try await api.post("/auth/logout", token: user.access).code == 204)
-            try await webSocket.inbox.waitUntilEnded(timeout: .seconds(3))
+            try await webSocket.inbox.waitUntilEnded(timeout: .seconds(10))
             #expect(webSocket.closeCode == 4401)
-            try await sse.inbox.waitUntilEnded(timeout: .seconds(3))
+            try await sse.inbox.waitUntilEnded(timeout: .seconds(10))
             #expect(sse.inbox.events("closed").first?["reason"]?.string == "session_ended")
             #expect(!other.inbox.ended, "another login's stream stays open")
 
@@ -260,7 +260,7 @@ struct RealtimeTests {
             let stream = try await WebSocketTestClient.connect(port: port, token: user.access)
             #expect(try await api.post("/auth/refresh", json: ["refresh_token": .string(user.refresh)]).code == 200)
             #expect(try await api.post("/auth/refresh", json: ["refresh_token": .string(user.refresh)]).code == 401)
-            try await stream.inbox.waitUntilEnded(timeout: .seconds(3))
+            try await stream.inbox.waitUntilEnded(timeout: .seconds(10))
             #expect(stream.closeCode == 4401)
         }
     }

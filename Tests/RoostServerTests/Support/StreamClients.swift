@@ -263,6 +263,13 @@ final class SSETestClient: Sendable {
         await task.value
         try? await http.shutdown()
     }
+
+    /// A test that failed before `close()` must report its failure, not crash the test process:
+    /// AsyncHTTPClient traps when a client is released without `shutdown()`.
+    deinit {
+        task.cancel()
+        Task { [http] in try? await http.shutdown() }
+    }
 }
 
 // MARK: - A client that stops reading
