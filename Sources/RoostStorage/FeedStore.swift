@@ -74,16 +74,6 @@ public struct HomeSlice: Sendable, Equatable {
 extension FeedStore {
     public func awaitIdleWriter() async {}
     public var prefersOneFanOutWorker: Bool { false }
-
-    /// Three point reads; fine where a call costs no round trip (SQLite reads on the caller's thread).
-    public func homeSlice(userID: ID, before: ID?, horizon: ID, limit: Int, known: TimelineState?) async throws -> HomeSlice {
-        let state = if let known { known } else { try await timelineState(userID: userID) }
-        let floor = max(state.floor, horizon)
-        guard before.map({ $0 > floor }) ?? true else { return HomeSlice(state: state, floor: floor, ids: []) }
-        let entries = try await timelineEntries(userID: userID, before: before, floor: floor, limit: limit)
-        let pulled = try await pullOnlyPostIDs(followerID: userID, before: before, floor: floor, limit: limit)
-        return HomeSlice(state: state, floor: floor, ids: HomeFeedMerge.mergeDescending([entries, pulled], limit: limit))
-    }
 }
 
 /// A ranked list frozen when a scroll starts, so later pages of the same scroll never repeat a

@@ -937,11 +937,14 @@ extension PostgresStore {
         ).map { try $0.decode(Int64.self).roostID }
     }
 
+    /// Probes each followed account, like `HomeSliceStatement` (see `homeSlice` for why).
     public func pullOnlyPostIDs(followerID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID] {
         try await rows(
             """
-            SELECT p.id FROM posts p JOIN follows f ON f.followee_id = p.author_id AND f.follower_id = \(followerID.pgBits)
-            WHERE p.pull_only AND p.id < \(Self.upper(before)) AND p.id >= \(floor.pgBits) ORDER BY p.id DESC LIMIT \(Self.limitValue(limit))
+            SELECT x.id FROM follows f CROSS JOIN LATERAL (
+              SELECT p.id FROM posts p WHERE p.author_id = f.followee_id AND p.pull_only AND p.id < \(Self.upper(before)) AND p.id >= \(floor.pgBits)
+              ORDER BY p.id DESC LIMIT \(Self.limitValue(limit))) x
+            WHERE f.follower_id = \(followerID.pgBits) ORDER BY x.id DESC LIMIT \(Self.limitValue(limit))
             """
         ).map { try $0.decode(Int64.self).roostID }
     }

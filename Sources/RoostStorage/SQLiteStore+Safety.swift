@@ -16,6 +16,10 @@ extension SQLiteStore {
             memberCount: row["member_count"], createdAt: Date(millis: row["created_at"]))
     }
 
+    /// A membership's columns from alias `m`, named for `membership(_:prefix: "m_")`.
+    static let prefixedMembershipColumns =
+        "m.organization_id AS m_organization_id, m.user_id AS m_user_id, m.role AS m_role, m.id AS m_id, m.created_at AS m_created_at"
+
     static func membership(_ row: Row, prefix: String = "") -> Membership {
         Membership(
             organizationID: row.id(prefix + "organization_id"), userID: row.id(prefix + "user_id"),
@@ -106,8 +110,7 @@ extension SQLiteStore {
                 db,
                 sql: """
                     SELECT \(Self.prefixed("o", Self.organizationColumns)),
-                      m.organization_id AS m_organization_id, m.user_id AS m_user_id, m.role AS m_role, m.id AS m_id,
-                      m.created_at AS m_created_at
+                      \(Self.prefixedMembershipColumns)
                     FROM organization_members m JOIN organizations o ON o.id = m.organization_id
                     WHERE m.user_id = ? ORDER BY m.id DESC
                     """, arguments: [Int64(userID)]
@@ -181,8 +184,7 @@ extension SQLiteStore {
                 db,
                 sql: """
                     SELECT \(Self.prefixed("u", Self.userColumns)),
-                      m.organization_id AS m_organization_id, m.user_id AS m_user_id, m.role AS m_role, m.id AS m_id,
-                      m.created_at AS m_created_at
+                      \(Self.prefixedMembershipColumns)
                     FROM organization_members m JOIN users u ON u.id = m.user_id
                     WHERE m.organization_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?
                     """, arguments: [Int64(organizationID), Self.upper(before), limit]

@@ -86,7 +86,7 @@ struct FeedsController {
             },
             uniquingKeysWith: { a, _ in a })
         return try await services.renderer.page(
-            page.items, viewer: viewer, scores: scores,
+            page.items, viewer: viewer, scores: scores, knownFlags: flags,
             nextCursor: page.next.map { services.cursors.encode(.init(values: [0, 0, Int64($0)]), scope: query.scope) })
     }
 

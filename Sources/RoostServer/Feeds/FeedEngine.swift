@@ -77,12 +77,6 @@ public final class FeedEngine: Sendable {
     /// Makes sure fan-out maintains the viewer's timeline: a returning (inactive) user gets it
     /// rebuilt by pull before the read, so the first page is never empty or partial.
     /// Returns the timeline's state as the read should use it.
-    @discardableResult
-    func ensureTimeline(userID: ID) async throws -> TimelineState {
-        try await ensureTimeline(userID: userID, state: try await store.timelineState(userID: userID))
-    }
-
-    /// `ensureTimeline` for a state already read.
     private func ensureTimeline(userID: ID, state: TimelineState) async throws -> TimelineState {
         let now = clock.now()
         let activeUntil = now.addingTimeInterval(policy.inactiveAfter)
@@ -117,10 +111,10 @@ public final class FeedEngine: Sendable {
     /// Candidates of one home read: the first call reads the timeline state with its slice (and,
     /// on a first page, rebuilds an inactive timeline first); later rounds reuse that state.
     /// - Parameter flags: collects the viewer's flags the store read along with the candidates.
-    private func homeSource(userID: ID, firstPage: Bool, flags: FlagCollector? = nil)
+    private func homeSource(userID: ID, firstPage: Bool, flags: HomeReadState? = nil)
         -> @Sendable (ID?, Int) async throws -> [ID]
     {
-        let known = FlagCollector()
+        let known = HomeReadState()
         return { [self] before, count in
             var state = known.state.withLock { $0 }
             var result = try await homeCandidates(userID: userID, before: before, limit: count, known: state)
@@ -146,7 +140,7 @@ public final class FeedEngine: Sendable {
     func homePage(viewer: Viewer, after: ID?, limit: Int, filter: FeedFilter, renderer: PostRenderer) async throws
         -> (page: KeysetPaging.Result<Post>, flags: [ID: ViewerPostFlags])
     {
-        let flags = FlagCollector()
+        let flags = HomeReadState()
         let page = try await KeysetPaging.collect(
             limit: limit, after: after, candidateID: { $0 }, itemID: { $0.id },
             fetch: homeSource(userID: viewer.userID, firstPage: after == nil, flags: flags),
@@ -225,7 +219,7 @@ public final class FeedEngine: Sendable {
 
 /// What the candidate rounds of one home read share: the timeline state the first round read,
 /// and the viewer flags the store returned with the candidates.
-final class FlagCollector: Sendable {
+final class HomeReadState: Sendable {
     let state = Mutex<TimelineState?>(nil)
     let flags = Mutex<[ID: ViewerPostFlags]>([:])
 }
