@@ -19,9 +19,10 @@ public struct FanOutPolicy: Sendable, Equatable {
     public var backfillCount = 20
     /// Followers in the first fan-out transaction of a job group; later ones adapt to `batchTime`.
     public var batchSize = 200
-    /// The duration a fan-out transaction aims at. On SQLite every other write (a post, a follow)
-    /// waits for the running batch, so this bounds what fan-out adds to their latency.
-    public var batchTime: Duration = .milliseconds(3)
+    /// The duration a fan-out transaction aims at: longer ones write each timeline page once for
+    /// more entries, shorter ones show entries sooner. (On SQLite a request write does not wait for
+    /// the whole batch: the batch ends at its next chunk, see `SQLiteStore.runFanOutBatch`.)
+    public var batchTime: Duration = .milliseconds(25)
     /// Jobs a worker leases at once; push jobs of one author among them share their batches.
     public var jobsPerClaim = 64
     /// Timeline entries older than this are removed by maintenance (reads then pull).

@@ -71,7 +71,7 @@ extension SQLiteStore {
             guard BulkLoad.pays(existingRows: existing, expectedRows: expectedRows) else { return false }
             for index in BulkLoad.deferredIndexes(table) { try db.execute(sql: index.drop) }
             if table == .posts {
-                for trigger in SQLiteSchema.postsFTSTriggerNames { try db.execute(sql: "DROP TRIGGER IF EXISTS \(trigger)") }
+                for trigger in SQLiteSchema.postsSearchTriggerNames { try db.execute(sql: "DROP TRIGGER IF EXISTS \(trigger)") }
             }
             return true
         }
@@ -104,7 +104,7 @@ extension SQLiteStore {
     func missingBulkLoadStructures() async throws -> [String] {
         try await pool.read { db in
             let present = try String.fetchSet(db, sql: "SELECT name FROM sqlite_master WHERE type IN ('index', 'trigger')")
-            let expected = BulkLoadTable.allCases.flatMap(BulkLoad.deferredIndexes).map(\.name) + SQLiteSchema.postsFTSTriggerNames
+            let expected = BulkLoadTable.allCases.flatMap(BulkLoad.deferredIndexes).map(\.name) + SQLiteSchema.postsSearchTriggerNames
             return expected.filter { !present.contains($0) }
         }
     }
@@ -116,18 +116,23 @@ extension SQLiteStore {
         }
     }
 
-    /// Puts back the FTS triggers of `posts` and, if they were missing, rebuilds `posts_fts` from
+    /// Puts back the search triggers of `posts` and, if they were missing, rebuilds `posts_fts` from
     /// the posts, in the same transaction (so either both happen or the triggers stay missing and
     /// the next repair tries again).
     static func restorePostSearch(_ db: Database) throws {
-        // Before migration 4 there is no search index to restore.
-        guard try db.tableExists("posts_fts") else { return }
+        // Before migration 5 there is no search index to restore.
+        guard try db.tableExists("search_queue") else { return }
         let present = try String.fetchSet(
             db, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'posts'")
-        guard !SQLiteSchema.postsFTSTriggerNames.allSatisfy(present.contains) else { return }
-        for trigger in SQLiteSchema.postsFTSTriggerNames { try db.execute(sql: "DROP TRIGGER IF EXISTS \(trigger)") }
-        try db.execute(sql: SQLiteSchema.postsFTSTriggers)
+        guard !SQLiteSchema.postsSearchTriggerNames.allSatisfy(present.contains) else { return }
+        for trigger in SQLiteSchema.postsSearchTriggerNames { try db.execute(sql: "DROP TRIGGER IF EXISTS \(trigger)") }
+        try db.execute(sql: SQLiteSchema.postsSearchTriggers)
+        // The rebuild covers every post as it is now, so changes queued before it must not be
+        // replayed on top; `optimize` merges the rebuild's segments into one now, in the load,
+        // rather than in the first merges after it (half a second of writer time per million posts).
+        try db.execute(sql: "DELETE FROM search_queue")
         try db.execute(sql: "INSERT INTO posts_fts (posts_fts) VALUES ('rebuild')")
+        try db.execute(sql: "INSERT INTO posts_fts (posts_fts) VALUES ('optimize')")
     }
 }
 

@@ -6,7 +6,7 @@ enum SQLiteSchema {
         var sql: String
     }
 
-    static let migrations: [Migration] = core + [notifications, safety]
+    static let migrations: [Migration] = core + [notifications, safety, searchQueue]
 
     static let core: [Migration] = [
         Migration(

@@ -199,9 +199,10 @@ extension SQLiteStore {
 
     public func runFanOutBatch(_ jobs: [FanOutJob], followers: Int, now: Date) async throws -> FanOutProgress {
         guard let first = jobs.first else { return FanOutProgress(entries: 0, finished: true, position: 0) }
+        let followers = max(1, followers)
         return try await pool.write { db in
             let author = Int64(first.authorID)
-            let position = Int64(first.position)
+            var position = Int64(first.position)
             var live = jobs
             var dropped: [ID] = []
             if first.kind == .push {
@@ -215,48 +216,59 @@ extension SQLiteStore {
                 for id in dropped { try db.execute(sql: "DELETE FROM fanout_jobs WHERE id = ?", arguments: [Int64(id)]) }
                 guard !live.isEmpty else { return FanOutProgress(entries: 0, finished: true, position: first.position, dropped: dropped) }
             }
-            let upper = try Int64.fetchOne(
-                db.cachedStatement(
-                    sql: "SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? ORDER BY follower_id LIMIT 1 OFFSET ?"),
-                arguments: [author, position, max(followers, 1) - 1])
-            let end = upper ?? Int64.max
             let posts = live.map { Int64($0.postID) }
             let values = Array(repeating: "(?)", count: posts.count).joined(separator: ",")
-            var users: [Int64] = []
+            let statement: Statement
             switch first.kind {
             case .push:
                 // Follower-major order: each follower's timeline page takes every post of the group at once.
-                users = try Int64.fetchAll(
-                    db.cachedStatement(
-                        sql: """
-                            INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
-                            SELECT f.follower_id, p.column1, ? FROM follows f JOIN users u ON u.id = f.follower_id CROSS JOIN (VALUES \(values)) p
-                            WHERE f.followee_id = ? AND f.follower_id > ? AND f.follower_id <= ?
-                              AND u.home_active_until > ? AND u.timeline_floor <= p.column1
-                            ORDER BY f.follower_id, p.column1
-                            RETURNING user_id
-                            """),
-                    arguments: StatementArguments([author] + posts + [author, position, end, now.millis]))
+                statement = try db.cachedStatement(
+                    sql: """
+                        INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
+                        SELECT f.follower_id, p.column1, ? FROM follows f JOIN users u ON u.id = f.follower_id CROSS JOIN (VALUES \(values)) p
+                        WHERE f.followee_id = ? AND f.follower_id > ? AND f.follower_id <= ?
+                          AND u.home_active_until > ? AND u.timeline_floor <= p.column1
+                        ORDER BY f.follower_id, p.column1
+                        RETURNING user_id
+                        """)
             case .purge:
-                users = try Int64.fetchAll(
-                    db.cachedStatement(
-                        sql: """
-                            DELETE FROM timeline_entries WHERE post_id IN (\(Self.placeholders(posts.count))) AND user_id IN (
-                              SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? AND follower_id <= ?)
-                            RETURNING user_id
-                            """),
-                    arguments: StatementArguments(posts + [author, position, end]))
+                statement = try db.cachedStatement(
+                    sql: """
+                        DELETE FROM timeline_entries WHERE post_id IN (\(Self.placeholders(posts.count))) AND user_id IN (
+                          SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? AND follower_id <= ?)
+                        RETURNING user_id
+                        """)
             }
+            let nextChunkEnd = try db.cachedStatement(
+                sql: "SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? ORDER BY follower_id LIMIT 1 OFFSET ?")
+            // Chunks of about 256 timeline rows; between chunks the batch ends early when a request
+            // write is waiting, so a post or a follow waits for one chunk, not a whole batch.
+            let chunk = max(16, 256 / posts.count)
+            var done = 0
+            var users: [Int64] = []
+            var upper: Int64?
+            repeat {
+                upper = try Int64.fetchOne(nextChunkEnd, arguments: [author, position, min(chunk, followers - done) - 1])
+                let end = upper ?? Int64.max
+                switch first.kind {
+                case .push:
+                    users += try Int64.fetchAll(statement, arguments: StatementArguments([author] + posts + [author, position, end, now.millis]))
+                case .purge:
+                    users += try Int64.fetchAll(statement, arguments: StatementArguments(posts + [author, position, end]))
+                }
+                done += chunk
+                if let upper { position = upper }
+            } while upper != nil && done < followers && !requestWriteWaiting
             let entries = users.count
             let changed = Array(Set(users.map { ID($0) }))
             let ids = StatementArguments(live.map { Int64($0.id) })
-            if let upper {
+            if upper != nil {
                 try db.execute(
-                    sql: "UPDATE fanout_jobs SET position = ? WHERE id IN (\(Self.placeholders(live.count)))", arguments: [upper] + ids)
-                return FanOutProgress(entries: entries, finished: false, position: ID(upper), dropped: dropped, users: changed)
+                    sql: "UPDATE fanout_jobs SET position = ? WHERE id IN (\(Self.placeholders(live.count)))", arguments: [position] + ids)
+                return FanOutProgress(entries: entries, finished: false, position: ID(position), dropped: dropped, users: changed)
             }
             try db.execute(sql: "DELETE FROM fanout_jobs WHERE id IN (\(Self.placeholders(live.count)))", arguments: ids)
-            return FanOutProgress(entries: entries, finished: true, position: first.position, dropped: dropped, users: changed)
+            return FanOutProgress(entries: entries, finished: true, position: ID(position), dropped: dropped, users: changed)
         }
     }
 

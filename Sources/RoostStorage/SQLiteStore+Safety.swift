@@ -402,8 +402,10 @@ extension SQLiteStore {
     }
 
     public func searchPosts(_ query: SearchQuery, offset: Int, limit: Int) async throws -> [SearchHit] {
+        // Read-your-writes: what the indexer has not applied yet is applied first.
+        if !query.isEmpty, limit > 0 { try await indexPendingSearch(inBackground: false) }
         // bm25 weights by column: title, text, description, tags.
-        try await search(
+        return try await search(
             sql: """
                 SELECT rowid AS id, bm25(posts_fts, 4.0, 1.0, 0.5, 2.0) AS rank FROM posts_fts WHERE posts_fts MATCH ?
                 ORDER BY rank, rowid DESC LIMIT ? OFFSET ?

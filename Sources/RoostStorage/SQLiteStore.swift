@@ -28,6 +28,8 @@ public final class SQLiteStore: RoostStore {
     /// batches start only when there are none, so such a write waits for at most the batch
     /// already running instead of a queue of them.
     let requestWrites = Atomic<Int>(0)
+    /// Applies queued search-index changes in the background (see `indexSearchQueue`); started by `migrate`.
+    let searchIndexer = Mutex<Task<Void, Never>?>(nil)
 
     /// - Parameters:
     ///   - path: the database file; created if missing.
@@ -72,7 +74,10 @@ public final class SQLiteStore: RoostStore {
         }
     }
 
-    deinit { checkpointer.cancel() }
+    deinit {
+        checkpointer.cancel()
+        searchIndexer.withLock { $0?.cancel() }
+    }
 
     public func migrate() async throws {
         try await pool.write { db in
@@ -86,6 +91,7 @@ public final class SQLiteStore: RoostStore {
             }
         }
         try await repairBulkLoad()
+        startSearchIndexer()
     }
 
     /// A short read on the caller's thread. Point reads of hot rows take microseconds from the page
@@ -102,6 +108,9 @@ public final class SQLiteStore: RoostStore {
         return try await pool.write(updates)
     }
 
+    /// A request write waits for (or holds) the writer: a running fan-out batch ends at its next chunk.
+    var requestWriteWaiting: Bool { requestWrites.load(ordering: .relaxed) > 0 }
+
     public func awaitIdleWriter() async {
         let deadline = ContinuousClock.now + .milliseconds(50)
         while requestWrites.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
@@ -117,6 +126,10 @@ public final class SQLiteStore: RoostStore {
 
     public func shutdown() async throws {
         checkpointer.cancel()
+        // The indexer reads and writes through the pools: it must be done before they close.
+        let indexer = searchIndexer.withLock { $0 }
+        indexer?.cancel()
+        await indexer?.value
         try quickPool.close()
         try pool.close()
     }

@@ -103,10 +103,10 @@ extension ModerationAction {
 // MARK: - Migrations
 
 extension SQLiteSchema {
-    /// The triggers that keep `posts_fts` current: defined once for migration 4 and for the bulk
-    /// load, which drops them while it imports and restores them (see `BulkLoad`).
-    static let postsFTSTriggerNames = ["posts_fts_insert", "posts_fts_delete", "posts_fts_update"]
-    static let postsFTSTriggers = """
+    /// The triggers migration 4 wrote to index posts inside every post write; migration 5
+    /// replaced them with `postsSearchTriggers` (see `SQLiteStore.indexSearchQueue`).
+    static let postsFTSTriggerNamesV4 = ["posts_fts_insert", "posts_fts_delete", "posts_fts_update"]
+    static let postsFTSTriggersV4 = """
         CREATE TRIGGER posts_fts_insert AFTER INSERT ON posts BEGIN
           INSERT INTO posts_fts (rowid, title, text, description, tags) VALUES (new.id, new.title, new.text, new.description, new.tags);
         END;
@@ -176,7 +176,7 @@ extension SQLiteSchema {
             CREATE VIRTUAL TABLE posts_fts USING fts5(
               title, text, description, tags, content = 'posts', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'
             );
-            \(postsFTSTriggers)
+            \(postsFTSTriggersV4)
             INSERT INTO posts_fts (posts_fts) VALUES ('rebuild');
             CREATE VIRTUAL TABLE users_fts USING fts5(
               username, display_name, content = 'users', content_rowid = 'id', tokenize = 'unicode61 remove_diacritics 2'

@@ -260,6 +260,34 @@ extension RoostStoreConformance {
             }
         }
 
+        /// SQLite indexes posts from a queue: changes applied in the background, in order, exactly
+        /// once (FTS5's integrity check fails if a removal does not match what was indexed).
+        @Test func queuedSearchChangesReachTheIndexInOrder() async throws {
+            try await TestStore.with { store in
+                guard let sqlite = store as? SQLiteStore else { return }
+                let ids = IDGenerator()
+                let author = try await store.makeUser("queue_author", ids: ids)
+                let kept = try await store.makePost(by: author.id, ids: ids, text: "first draft")
+                _ = try await store.updatePost(id: kept.id, patch: PostPatch(text: "second draft"), now: t0)
+                _ = try await store.updatePost(id: kept.id, patch: PostPatch(text: "final version", tags: ["edited"]), now: t0)
+                let gone = try await store.makePost(by: author.id, ids: ids, text: "short lived")
+                _ = try await store.updatePost(id: gone.id, patch: PostPatch(text: "short lived edit"), now: t0)
+                #expect(try await store.deletePost(id: gone.id))
+                // No search meanwhile: the background indexer empties the queue by itself.
+                let deadline = ContinuousClock.now + .seconds(10)
+                while try sqlite.searchQueuePending(), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(try sqlite.searchQueuePending() == false)
+                try await sqlite.checkSearchIndex()
+                func posts(_ raw: String) async throws -> [ID] {
+                    try await store.searchPosts(try SearchQuery(parsing: raw), offset: 0, limit: 10).map(\.id)
+                }
+                #expect(try await posts("final") == [kept.id])
+                #expect(try await posts("edited") == [kept.id])
+                #expect(try await posts("draft").isEmpty)
+                #expect(try await posts("short").isEmpty)
+            }
+        }
+
         @Test func importedRowsAreSearchable() async throws {
             try await TestStore.with { store in
                 let ids = IDGenerator()

@@ -69,8 +69,7 @@ struct FanOutWorker: Service {
         let store = engine.store
         var jobs = group
         var followers = max(16, policy.batchSize / jobs.count)
-        // Where every write queues on one writer (SQLite), batches stay short for the posts and
-        // follows behind them; elsewhere (PostgreSQL) a batch costs round trips, so longer ones.
+        // On PostgreSQL a batch also costs round trips, so batches are at least 40 ms there.
         let target = store.prefersOneFanOutWorker ? policy.batchTime : max(policy.batchTime, .milliseconds(40))
         let clock = ContinuousClock()
         do {

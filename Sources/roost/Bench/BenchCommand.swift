@@ -38,10 +38,26 @@ struct Bench: AsyncParsableCommand {
         name: .customLong("home-page-ttl"),
         help: "Milliseconds first home pages are served from memory (the server's default 1000); 0 measures every read uncached.")
     var homePageTTL: Int?
+    @Option(
+        help: """
+            Comma-separated phases to measure, of \(BenchSession.Phase.allCases.map(\.rawValue).joined(separator: ",")) \
+            (default all; to repeat one measurement without the others).
+            """)
+    var phases: String?
     @Flag(help: "Keep the SQLite directory afterwards.") var keep = false
     @Flag(name: .customLong("load-only"), help: "Stop after loading the data set (measures the load alone).") var loadOnly = false
 
+    func selectedPhases() throws -> Set<BenchSession.Phase> {
+        guard let phases else { return Set(BenchSession.Phase.allCases) }
+        return Set(
+            try phases.split(separator: ",").map { name in
+                guard let phase = BenchSession.Phase(rawValue: String(name)) else { throw ValidationError("unknown phase \(name)") }
+                return phase
+            })
+    }
+
     func validate() throws {
+        _ = try selectedPhases()
         guard users >= 100 else { throw ValidationError("--users must be at least 100") }
         guard avgFollows >= 1 else { throw ValidationError("--avg-follows must be at least 1") }
         guard posts >= 1 else { throw ValidationError("--posts must be at least 1") }
@@ -120,7 +136,8 @@ struct Bench: AsyncParsableCommand {
             let session = BenchSession(
                 graph: graph, load: load, services: services, server: server,
                 http: HTTPDriver(client: client, baseURL: server.baseURL),
-                connections: connections, duration: .seconds(duration), readerCount: readers ?? min(1_000, max(10, users / 4)))
+                connections: connections, duration: .seconds(duration), readerCount: readers ?? min(1_000, max(10, users / 4)),
+                phases: try selectedPhases())
             do {
                 try await session.runAll()
             } catch {

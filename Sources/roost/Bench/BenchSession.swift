@@ -38,6 +38,12 @@ final class BenchSession {
     let connections: Int
     let duration: Duration
     let readerCount: Int
+    let phases: Set<Phase>
+
+    /// The groups of measurements `--phases` selects.
+    enum Phase: String, CaseIterable {
+        case home, posts, celebrity, follow, fanout
+    }
 
     var rows: [ResultRow] = []
     var notes: [String] = []
@@ -55,8 +61,9 @@ final class BenchSession {
 
     init(
         graph: SyntheticGraph, load: LoadReport, services: AppServices, server: BenchServer, http: HTTPDriver, connections: Int,
-        duration: Duration, readerCount: Int
+        duration: Duration, readerCount: Int, phases: Set<Phase>
     ) {
+        self.phases = phases
         self.graph = graph
         self.load = load
         self.services = services
@@ -71,13 +78,15 @@ final class BenchSession {
         describeGraph()
         try await mintReaders()
         try await warmReaders()
-        await measureCeiling()
-        await measureHomeFirstPage()
-        await measureHomeNextPage()
-        try await measurePostCreation()
-        try await measureCelebrity()
-        try await measureFollow()
-        try await measureFanOut()
+        if phases.contains(.home) {
+            await measureCeiling()
+            await measureHomeFirstPage()
+            await measureHomeNextPage()
+        }
+        if phases.contains(.posts) { try await measurePostCreation() }
+        if phases.contains(.celebrity) { try await measureCelebrity() }
+        if phases.contains(.follow) { try await measureFollow() }
+        if phases.contains(.fanout) { try await measureFanOut() }
         notes += methodNotes()
     }
 
