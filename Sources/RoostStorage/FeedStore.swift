@@ -74,6 +74,7 @@ public struct HomeSlice: Sendable, Equatable {
 extension FeedStore {
     public func awaitIdleWriter() async {}
     public var prefersOneFanOutWorker: Bool { false }
+    public var batchesPushAcrossAuthors: Bool { false }
 }
 
 /// A ranked list frozen when a scroll starts, so later pages of the same scroll never repeat a
@@ -145,8 +146,8 @@ public protocol FeedStore: Sendable {
     /// Leases up to `limit` due jobs, oldest first, for `lease` seconds.
     func claimFanOutJobs(now: Date, lease: TimeInterval, limit: Int) async throws -> [FanOutJob]
     /// Handles the next `followers` followers after the position of `jobs` (one kind, author and
-    /// position: see `FanOutBatching.groups`) in one transaction, every post of the group per
-    /// follower, and records the new position (or deletes the finished jobs). Push jobs whose post
+    /// position: see `FanOutBatching.groups`; push jobs of several authors where
+    /// `batchesPushAcrossAuthors`) in one transaction, every post of the group per follower, and records the new position (or deletes the finished jobs). Push jobs whose post
     /// is gone are deleted. Writing is idempotent, so a batch repeated after a crash neither
     /// duplicates nor loses entries.
     func runFanOutBatch(_ jobs: [FanOutJob], followers: Int, now: Date) async throws -> FanOutProgress
@@ -155,6 +156,9 @@ public protocol FeedStore: Sendable {
     func awaitIdleWriter() async
     /// One fan-out worker is enough (and a second only queues batches): one writer (SQLite).
     var prefersOneFanOutWorker: Bool { get }
+    /// `runFanOutBatch` takes push jobs of different authors together, in follower order, so a
+    /// timeline page is written once for the posts of every author its owner follows.
+    var batchesPushAcrossAuthors: Bool { get }
     /// Makes a failed job due again at `retryAt`.
     func releaseFanOutJob(id: ID, retryAt: Date) async throws
     /// Jobs waiting or running, and when the oldest was created.

@@ -217,7 +217,9 @@ extension SQLiteStore {
                 guard !live.isEmpty else { return FanOutProgress(entries: 0, finished: true, position: first.position, dropped: dropped) }
             }
             let posts = live.map { Int64($0.postID) }
-            let values = Array(repeating: "(?)", count: posts.count).joined(separator: ",")
+            // Push jobs may come from several authors: each (post, author) pair meets the author's followers.
+            let authors = first.kind == .push ? Array(Set(live.map { Int64($0.authorID) })).sorted() : [author]
+            let pairs = live.flatMap { [Int64($0.postID), Int64($0.authorID)] }
             let statement: Statement
             switch first.kind {
             case .push:
@@ -225,10 +227,11 @@ extension SQLiteStore {
                 statement = try db.cachedStatement(
                     sql: """
                         INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
-                        SELECT f.follower_id, p.column1, ? FROM follows f JOIN users u ON u.id = f.follower_id CROSS JOIN (VALUES \(values)) p
-                        WHERE f.followee_id = ? AND f.follower_id > ? AND f.follower_id <= ?
-                          AND u.home_active_until > ? AND u.timeline_floor <= p.column1
-                        ORDER BY f.follower_id, p.column1
+                        SELECT f.follower_id, j.column1, j.column2
+                        FROM (VALUES \(Array(repeating: "(?, ?)", count: live.count).joined(separator: ","))) j
+                        JOIN follows f ON f.followee_id = j.column2 JOIN users u ON u.id = f.follower_id
+                        WHERE f.follower_id > ? AND f.follower_id <= ? AND u.home_active_until > ? AND u.timeline_floor <= j.column1
+                        ORDER BY f.follower_id, j.column1
                         RETURNING user_id
                         """)
             case .purge:
@@ -242,21 +245,24 @@ extension SQLiteStore {
             let nextChunkEnd = try db.cachedStatement(
                 sql: "SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? ORDER BY follower_id LIMIT 1 OFFSET ?")
             // Chunks of about 256 timeline rows; between chunks the batch ends early when a request
-            // write is waiting, so a post or a follow waits for one chunk, not a whole batch.
+            // write is waiting, so a post or a follow waits for one chunk, not a whole batch. A
+            // chunk ends where the first author runs out of `chunk` followers, so no author brings
+            // more than `chunk` followers to it.
             let chunk = max(16, 256 / posts.count)
             var done = 0
             var users: [Int64] = []
             var upper: Int64?
             repeat {
-                upper = try Int64.fetchOne(nextChunkEnd, arguments: [author, position, min(chunk, followers - done) - 1])
+                let step = min(chunk, followers - done)
+                upper = try authors.compactMap { try Int64.fetchOne(nextChunkEnd, arguments: [$0, position, step - 1]) }.min()
                 let end = upper ?? Int64.max
                 switch first.kind {
                 case .push:
-                    users += try Int64.fetchAll(statement, arguments: StatementArguments([author] + posts + [author, position, end, now.millis]))
+                    users += try Int64.fetchAll(statement, arguments: StatementArguments(pairs + [position, end, now.millis]))
                 case .purge:
                     users += try Int64.fetchAll(statement, arguments: StatementArguments(posts + [author, position, end]))
                 }
-                done += chunk
+                done += step
                 if let upper { position = upper }
             } while upper != nil && done < followers && !requestWriteWaiting
             let entries = users.count

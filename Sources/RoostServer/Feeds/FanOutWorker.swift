@@ -57,7 +57,10 @@ struct FanOutWorker: Service {
         let policy = engine.policy
         let jobs = try await store.claimFanOutJobs(now: engine.clock.now(), lease: lease, limit: max(1, policy.jobsPerClaim))
         guard !jobs.isEmpty else { return false }
-        let groups = FanOutBatching.groups(jobs) { (kind: $0.kind.rawValue, author: $0.authorID, position: $0.position) }
+        let acrossAuthors = store.batchesPushAcrossAuthors
+        let groups = FanOutBatching.groups(jobs) {
+            (kind: $0.kind.rawValue, author: acrossAuthors && $0.kind == .push ? 0 : $0.authorID, position: $0.position)
+        }
         for group in groups {
             await run(group, policy: policy)
         }

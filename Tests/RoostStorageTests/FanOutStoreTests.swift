@@ -1,0 +1,61 @@
+import Foundation
+import RoostCore
+import Testing
+
+@testable import RoostStorage
+
+extension RoostStoreConformance {
+    @Suite struct FanOut {
+        /// Jobs leased together are batched as the worker batches them (several authors at once
+        /// where the store supports it), in small steps so follower ranges of the authors
+        /// interleave: every follower gets exactly the posts of the authors they follow.
+        @Test func batchesDeliverEachPostToItsAuthorsFollowersOnly() async throws {
+            try await TestStore.with { store in
+                let ids = IDGenerator()
+                let a = try await store.makeUser("fan_a", ids: ids)
+                let b = try await store.makeUser("fan_b", ids: ids)
+                let followers = try await store.makeUsers(30, prefix: "fan_f", ids: ids)
+                let active = t0.addingTimeInterval(3600)
+                var expected: [ID: Set<ID>] = [:]
+                for (i, follower) in followers.enumerated() {
+                    if i % 2 == 0 { _ = try await store.follow(followerID: follower.id, followeeID: a.id, id: ids.next(), now: t0) }
+                    if i % 3 == 0 { _ = try await store.follow(followerID: follower.id, followeeID: b.id, id: ids.next(), now: t0) }
+                    try await store.touchTimeline(userID: follower.id, activeUntil: active)
+                    expected[follower.id] = []
+                }
+                let a1 = try await store.makePost(by: a.id, ids: ids, text: "a one")
+                let b1 = try await store.makePost(by: b.id, ids: ids, text: "b one")
+                let a2 = try await store.makePost(by: a.id, ids: ids, text: "a two")
+                for (i, follower) in followers.enumerated() {
+                    if i % 2 == 0 { expected[follower.id]?.formUnion([a1.id, a2.id]) }
+                    if i % 3 == 0 { expected[follower.id]?.insert(b1.id) }
+                }
+
+                let jobs = try await store.claimFanOutJobs(now: t0, lease: 60, limit: 64)
+                #expect(jobs.count == 3)
+                let across = store.batchesPushAcrossAuthors
+                let groups = FanOutBatching.groups(jobs) { (kind: $0.kind.rawValue, author: across ? 0 : $0.authorID, position: $0.position) }
+                #expect(groups.count == (across ? 1 : 2))
+                var entries = 0
+                for group in groups {
+                    var jobs = group
+                    var rounds = 0
+                    while true {
+                        let progress = try await store.runFanOutBatch(jobs, followers: 4, now: t0)
+                        entries += progress.entries
+                        rounds += 1
+                        if progress.finished || rounds > 100 { break }
+                        for index in jobs.indices { jobs[index].position = progress.position }
+                    }
+                    #expect(rounds > 1, "several batches per group")
+                }
+                #expect(try await store.fanOutQueueStatus().depth == 0)
+                #expect(entries == expected.values.map(\.count).reduce(0, +))
+                for follower in followers {
+                    let timeline = try await store.timelineEntries(userID: follower.id, before: nil, floor: 0, limit: 10)
+                    #expect(Set(timeline) == expected[follower.id] ?? [], "follower \(follower.username)")
+                }
+            }
+        }
+    }
+}
