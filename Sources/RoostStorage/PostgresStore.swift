@@ -696,6 +696,15 @@ public final class PostgresStore: RoostStore {
         return try await rows(query).map(Self.post)
     }
 
+    public func recentPostTexts(authorID: ID, limit: Int) async throws -> [(text: String, createdAt: Date)] {
+        try await rows(
+            "SELECT text, created_at FROM posts WHERE author_id = \(authorID.pgBits) ORDER BY id DESC LIMIT \(Int64(limit))"
+        ).map { row in
+            let (text, created) = try row.decode((String, Int64).self)
+            return (text, Date(millis: created))
+        }
+    }
+
     public func recentPublicPosts(before: ID?, limit: Int, filter: FeedFilter) async throws -> [Post] {
         // The visibility and status stay literals so the planner can use the partial index `posts_public`.
         var query: PostgresQuery = """

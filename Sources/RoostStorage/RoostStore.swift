@@ -115,6 +115,9 @@ public protocol RoostStore: FeedStore, NotificationStore, SafetyStore {
     /// One author's posts, newest first, `id < before`, any visibility and moderation status;
     /// the caller applies `PostVisibilityRule`.
     func postsByAuthor(_ authorID: ID, before: ID?, limit: Int, filter: FeedFilter) async throws -> [Post]
+    /// The texts and creation times of one author's newest posts (the duplicate check of
+    /// moderation): no other column is read or decoded.
+    func recentPostTexts(authorID: ID, limit: Int) async throws -> [(text: String, createdAt: Date)]
     /// Public, approved posts of everyone, newest first, `id < before`.
     func recentPublicPosts(before: ID?, limit: Int, filter: FeedFilter) async throws -> [Post]
 

@@ -516,6 +516,15 @@ public final class SQLiteStore: RoostStore {
         }
     }
 
+    public func recentPostTexts(authorID: ID, limit: Int) async throws -> [(text: String, createdAt: Date)] {
+        try quickRead { db in
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT text, created_at FROM posts WHERE author_id = ? ORDER BY id DESC LIMIT ?"),
+                arguments: [Int64(authorID), limit]
+            ).map { ($0["text"], Date(millis: $0["created_at"])) }
+        }
+    }
+
     public func recentPublicPosts(before: ID?, limit: Int, filter: FeedFilter) async throws -> [Post] {
         let (clause, extra) = Self.filterClause(filter)
         return try quickRead { db in

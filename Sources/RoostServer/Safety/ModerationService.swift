@@ -22,7 +22,7 @@ struct ModerationService: Sendable {
         let author = try await store.user(id: draft.authorID)
         // The author's newest posts cover the duplicate window unless they post more than this
         // often, which the posting rate limit does not allow.
-        let recent = try await store.postsByAuthor(draft.authorID, before: nil, limit: 50, filter: FeedFilter())
+        let recent = try await store.recentPostTexts(authorID: draft.authorID, limit: 50)
         let since = now.addingTimeInterval(-policy.duplicateWindow)
         let subject = ModerationSubject(
             text: draft.text, title: draft.title, description: draft.description, tags: draft.tags,

@@ -399,7 +399,10 @@ final class BenchSession {
         let deadline = clock.now + duration
         var i = 0
         while i < 200, clock.now < deadline {
-            for (isCelebrity, token) in [(true, celebrityToken), (false, ordinaryToken)] {
+            // Alternating which goes first: a post sent right after an ordinary one shares the
+            // machine with that post's fan-out, so neither author always gets that turn.
+            let pair = [(true, celebrityToken), (false, ordinaryToken)]
+            for (isCelebrity, token) in i % 2 == 0 ? pair : pair.reversed() {
                 let t0 = clock.now
                 let created = await Self.createPost(
                     http, token: token, tag: "\(isCelebrity ? "celebrity" : "ordinary") \(i)", errors: errors, phase: "celebrity phase")
@@ -486,6 +489,16 @@ final class BenchSession {
                 return errors.failed("follow", error)
             }
         }
+        // What one connection's round trip costs with no work behind it: the floor under the
+        // one-at-a-time targets.
+        let floor = await LoadLoop.run(concurrency: 1, duration: .seconds(2), maxRequests: 1_000) { _, _ in
+            do {
+                return errors.check(try await http.get("/bench/ceiling"), "ceiling, one connection")
+            } catch {
+                return errors.failed("ceiling, one connection", error)
+            }
+        }
+        rows.append(ResultRow("Floor: the ceiling route, one connection at a time (no database, no auth)", floor))
         let sequentialTicket = Ticket(limit: sequentialPairs.count)
         let sequential = await LoadLoop.run(concurrency: 1, duration: duration) { _, _ in
             guard let index = sequentialTicket.next() else { return .exhausted }
