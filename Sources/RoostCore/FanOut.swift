@@ -24,7 +24,7 @@ public struct FanOutPolicy: Sendable, Equatable {
     /// the whole batch: the batch ends at its next chunk, see `SQLiteStore.runFanOutBatch`.)
     public var batchTime: Duration = .milliseconds(25)
     /// Jobs a worker leases at once; push jobs of one author among them share their batches.
-    public var jobsPerClaim = 64
+    public var jobsPerClaim = 256
     /// Timeline entries older than this are removed by maintenance (reads then pull).
     public var retention: TimeInterval = 90 * 24 * 3600
 

@@ -102,7 +102,8 @@ final class BenchSession {
             "Readers get access tokens from `AppServices.operatorToken(username:)`. Their first read rebuilds the timeline by pull "
                 + "(imported users have none); that warm-up is the first row. The later home rows read maintained timelines.",
             "Fan-out lag is measured from sending `POST /posts` to the end of the first home-page read of a follower that contains "
-                + "the post (polled every 2 ms one post at a time, every 50 ms during the burst). Throughput is "
+                + "the post (polled every 2 ms one post at a time, every 50 ms during the burst, where the page holds 50 posts (the API's most) so the "
+                + "burst's newer posts cannot push it off). Throughput is "
                 + "`roost_fanout_entries_total` (from `/metrics`) gained between the first post of the burst and an empty queue.",
         ]
         if graph.shape.users < 20_000 {
@@ -528,11 +529,11 @@ final class BenchSession {
     /// Polls `reader`'s home first page until it holds `postID`; seconds since `start`, nil on timeout.
     private static func waitVisible(
         _ http: HTTPDriver, postID: String, token: String, since start: ContinuousClock.Instant, timeout: Duration = .seconds(10),
-        interval: Duration = .milliseconds(2)
+        interval: Duration = .milliseconds(2), limit: Int = 20
     ) async -> Double? {
         let clock = ContinuousClock()
         while clock.now - start < timeout {
-            if let reply = try? await http.get("/api/v1/feeds/home?limit=20", token: token), reply.ok, reply.contains(quoted: postID) {
+            if let reply = try? await http.get("/api/v1/feeds/home?limit=\(limit)", token: token), reply.ok, reply.contains(quoted: postID) {
                 return (clock.now - start).seconds
             }
             try? await Task.sleep(for: interval)
@@ -648,7 +649,7 @@ final class BenchSession {
                     Task {
                         await Self.waitVisible(
                             http, postID: created.id, token: author.follower, since: start, timeout: .seconds(60),
-                            interval: .milliseconds(50))
+                            interval: .milliseconds(50), limit: 50)
                     })
             }
             return .ok(bytes: created.bytes)
