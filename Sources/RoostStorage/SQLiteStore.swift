@@ -278,9 +278,11 @@ public final class SQLiteStore: RoostStore {
     }
 
     public func isRefreshFamilyRevoked(familyID: String) async throws -> Bool {
-        try await pool.read { db in
+        // On the caller's thread: authentication asks this of every session every few seconds.
+        try quickRead { db in
             try Bool.fetchOne(
-                db, sql: "SELECT 1 FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NOT NULL LIMIT 1", arguments: [familyID]
+                db.cachedStatement(sql: "SELECT 1 FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NOT NULL LIMIT 1"),
+                arguments: [familyID]
             ) != nil
         }
     }
