@@ -23,7 +23,8 @@ public struct FanOutPolicy: Sendable, Equatable {
     /// more entries, shorter ones show entries sooner. (On SQLite a request write does not wait for
     /// the whole batch: the batch ends at its next chunk, see `SQLiteStore.runFanOutBatch`.)
     public var batchTime: Duration = .milliseconds(25)
-    /// Jobs a worker leases at once; push jobs of one author among them share their batches.
+    /// Jobs a worker leases at once; push jobs among them share their batches (those of one
+    /// author, or of all authors where the store batches across authors).
     public var jobsPerClaim = 256
     /// Timeline entries older than this are removed by maintenance (reads then pull).
     public var retention: TimeInterval = 90 * 24 * 3600

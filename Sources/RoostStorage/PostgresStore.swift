@@ -1124,11 +1124,6 @@ extension PostgresStore {
         ).map(Self.job).sorted { $0.id < $1.id }
     }
 
-    /// Off: measured with 64 authors posting at once, batches across many small authors (each
-    /// batch bounded by the author who runs out of followers first, each a round trip) cost more
-    /// than they saved (542 vs 622 posts/s); `runFanOutBatch` still takes such batches.
-    public var batchesPushAcrossAuthors: Bool { false }
-
     public func runFanOutBatch(_ jobs: [FanOutJob], followers: Int, now: Date) async throws -> FanOutProgress {
         guard let first = jobs.first else { return FanOutProgress(entries: 0, finished: true, position: 0) }
         return try await transaction { connection in
@@ -1154,22 +1149,14 @@ extension PostgresStore {
                     try await rows("DELETE FROM fanout_jobs WHERE id = ANY(\(dropped.map(\.pgBits)))", on: connection)
                 }
                 guard !live.isEmpty else { return FanOutProgress(entries: 0, finished: true, position: first.position, dropped: dropped) }
+                try await rows("SELECT 1 FROM users WHERE id = \(author) FOR KEY SHARE", on: connection)
             }
-            // Push jobs may come from several authors (`batchesPushAcrossAuthors`); locked in id
-            // order, as unfollow locks its two users.
-            let authors = first.kind == .push ? Array(Set(live.map(\.authorID.pgBits))).sorted() : [author]
-            if first.kind == .push {
-                try await rows("SELECT 1 FROM users WHERE id = ANY(\(authors)) ORDER BY id FOR KEY SHARE", on: connection)
-            }
-            // The batch ends where the first author runs out of `followers` followers, so no
-            // author brings more than that to it.
             let upper = try await rows(
                 """
-                SELECT min(x.follower_id) FROM unnest(\(authors)::bigint[]) AS a(id) CROSS JOIN LATERAL (
-                  SELECT follower_id FROM follows WHERE followee_id = a.id AND follower_id > \(position)
-                  ORDER BY follower_id LIMIT 1 OFFSET \(Int64(max(followers - 1, 0)))) x
+                SELECT follower_id FROM follows WHERE followee_id = \(author) AND follower_id > \(position)
+                ORDER BY follower_id LIMIT 1 OFFSET \(Int64(max(followers - 1, 0)))
                 """, on: connection
-            ).first.flatMap { try $0.decode(Int64?.self) }
+            ).first.map { try $0.decode(Int64.self) }
             let end = upper ?? Int64.max
             let posts = live.map(\.postID.pgBits)
             let users: [Int64]
@@ -1181,11 +1168,11 @@ extension PostgresStore {
                     """
                       WITH added AS (
                         INSERT INTO timeline_entries (user_id, post_id, author_id)
-                        SELECT f.follower_id, j.post, j.author FROM unnest(\(posts)::bigint[], \(live.map(\.authorID.pgBits))::bigint[]) AS j(post, author)
-                          JOIN follows f ON f.followee_id = j.author JOIN users u ON u.id = f.follower_id
-                        WHERE f.follower_id > \(position) AND f.follower_id <= \(end)
-                          AND u.home_active_until > \(now.millis) AND u.timeline_floor <= j.post
-                        ORDER BY f.follower_id, j.post
+                        SELECT f.follower_id, p.id, \(author) FROM follows f JOIN users u ON u.id = f.follower_id
+                          CROSS JOIN unnest(\(posts)::bigint[]) AS p(id)
+                        WHERE f.followee_id = \(author) AND f.follower_id > \(position) AND f.follower_id <= \(end)
+                          AND u.home_active_until > \(now.millis) AND u.timeline_floor <= p.id
+                        ORDER BY f.follower_id, p.id
                         ON CONFLICT DO NOTHING RETURNING user_id)
                       SELECT user_id, count(*) FROM added GROUP BY user_id
                     """, on: connection)

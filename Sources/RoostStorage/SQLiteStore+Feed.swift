@@ -219,12 +219,13 @@ extension SQLiteStore {
             let posts = live.map { Int64($0.postID) }
             // Push jobs may come from several authors: each (post, author) pair meets the author's followers.
             let authors = first.kind == .push ? Array(Set(live.map { Int64($0.authorID) })).sorted() : [author]
-            let pairs = live.flatMap { [Int64($0.postID), Int64($0.authorID)] }
-            let statement: Statement
+            /// One chunk, followers in (from, end]: the rows written or removed and the timelines touched.
+            let runChunk: (_ from: Int64, _ end: Int64) throws -> (entries: Int, users: [Int64])
             switch first.kind {
             case .push:
+                let pairs = live.flatMap { [Int64($0.postID), Int64($0.authorID)] }
                 // Follower-major order: each follower's timeline page takes every post of the group at once.
-                statement = try db.cachedStatement(
+                let insert = try db.cachedStatement(
                     sql: """
                         INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
                         SELECT f.follower_id, j.column1, j.column2
@@ -233,22 +234,31 @@ extension SQLiteStore {
                         WHERE f.follower_id > ? AND f.follower_id <= ? AND u.home_active_until > ? AND u.timeline_floor <= j.column1
                         ORDER BY f.follower_id, j.column1
                         """)
+                // The timelines the chunk may change, for the page caches: one row per follower
+                // rather than a RETURNING row per entry (which cost a third of the insert).
+                let touched = try db.cachedStatement(
+                    sql: """
+                        SELECT DISTINCT f.follower_id FROM follows f JOIN users u ON u.id = f.follower_id
+                        WHERE f.followee_id IN (\(Self.placeholders(authors.count))) AND f.follower_id > ? AND f.follower_id <= ?
+                          AND u.home_active_until > ?
+                        """)
+                runChunk = { from, end in
+                    try insert.execute(arguments: StatementArguments(pairs + [from, end, now.millis]))
+                    let entries = db.changesCount
+                    return (entries, try Int64.fetchAll(touched, arguments: StatementArguments(authors + [from, end, now.millis])))
+                }
             case .purge:
-                statement = try db.cachedStatement(
+                let delete = try db.cachedStatement(
                     sql: """
                         DELETE FROM timeline_entries WHERE post_id IN (\(Self.placeholders(posts.count))) AND user_id IN (
                           SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? AND follower_id <= ?)
                         RETURNING user_id
                         """)
+                runChunk = { from, end in
+                    let removed = try Int64.fetchAll(delete, arguments: StatementArguments(posts + [author, from, end]))
+                    return (removed.count, removed)
+                }
             }
-            // The timelines a push chunk may change, for the page caches: one row per follower
-            // rather than a RETURNING row per entry (which cost a third of the insert).
-            let touched = try db.cachedStatement(
-                sql: """
-                    SELECT DISTINCT f.follower_id FROM follows f JOIN users u ON u.id = f.follower_id
-                    WHERE f.followee_id IN (\(Self.placeholders(authors.count))) AND f.follower_id > ? AND f.follower_id <= ?
-                      AND u.home_active_until > ?
-                    """)
             let nextChunkEnd = try db.cachedStatement(
                 sql: "SELECT follower_id FROM follows WHERE followee_id = ? AND follower_id > ? ORDER BY follower_id LIMIT 1 OFFSET ?")
             // Chunks of about 256 timeline rows; between chunks the batch ends early when a request
@@ -263,17 +273,9 @@ extension SQLiteStore {
             repeat {
                 let step = min(chunk, followers - done)
                 upper = try authors.compactMap { try Int64.fetchOne(nextChunkEnd, arguments: [$0, position, step - 1]) }.min()
-                let end = upper ?? Int64.max
-                switch first.kind {
-                case .push:
-                    try statement.execute(arguments: StatementArguments(pairs + [position, end, now.millis]))
-                    entries += db.changesCount
-                    users += try Int64.fetchAll(touched, arguments: StatementArguments(authors + [position, end, now.millis]))
-                case .purge:
-                    let removed = try Int64.fetchAll(statement, arguments: StatementArguments(posts + [author, position, end]))
-                    entries += removed.count
-                    users += removed
-                }
+                let result = try runChunk(position, upper ?? Int64.max)
+                entries += result.entries
+                users += result.users
                 done += step
                 if let upper { position = upper }
             } while upper != nil && done < followers && !requestWriteWaiting

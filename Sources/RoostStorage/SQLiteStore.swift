@@ -113,7 +113,7 @@ public final class SQLiteStore: RoostStore {
 
     public func awaitIdleWriter() async {
         let deadline = ContinuousClock.now + .milliseconds(50)
-        while requestWrites.load(ordering: .relaxed) > 0, ContinuousClock.now < deadline {
+        while requestWriteWaiting, ContinuousClock.now < deadline {
             try? await Task.sleep(for: .microseconds(200))
         }
     }
