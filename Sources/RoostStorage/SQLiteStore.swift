@@ -15,62 +15,66 @@ public final class SQLiteStore: RoostStore {
     /// reads: those hold a reader until their continuation resumes on the cooperative pool, so
     /// threads blocked in a synchronous read waiting for one of them would deadlock.
     private let quickPool: DatabasePool
-    /// Checkpoints the WAL from a connection of its own, off the writer. SQLite's automatic
-    /// checkpoint runs inside whichever commit crosses 1,000 WAL pages — often a post's or a
-    /// follow's, which then waits for the page copies and an fsync of the database file (the
-    /// 10 ms tail of follows). Here a PASSIVE checkpoint (blocks neither the writer nor readers)
-    /// copies and syncs every 100 ms, and once the WAL passes `restartFrames` a RESTART (a short
-    /// wait for readers, then little left to copy) lets the next write start the WAL over:
-    /// without it, constant writes keep the WAL growing and every read searches a larger index.
-    /// The writer's own automatic checkpoint stays as a backstop at 20,000 pages.
+    /// See `SQLiteCheckpointer`.
     private let checkpointer: Task<Void, Never>
     /// Request writes (posts, follows, likes…) waiting for or holding the one writer. Fan-out
     /// batches start only when there are none, so such a write waits for at most the batch
-    /// already running instead of a queue of them.
-    let requestWrites = Atomic<Int>(0)
+    /// already running instead of a queue of them; checkpoints wait for them to pause.
+    let requestWrites = RequestWriteActivity()
+    /// The WAL size (pages) at which a commit checkpoints by itself: only if the checkpointer
+    /// falls behind (it copies at least every `CheckpointPolicy.maxDeferral`, ~12,000 pages of
+    /// follows on two cores).
+    static let autocheckpointBackstop = 50_000
     /// Applies queued search-index changes in the background (see `indexSearchQueue`); started by `migrate`.
     let searchIndexer = Mutex<Task<Void, Never>?>(nil)
 
     /// - Parameters:
     ///   - path: the database file; created if missing.
     ///   - readers: concurrent read connections (default 8).
-    ///   - checkpointInterval: how often the WAL is copied back into the database file.
-    public init(path: String, readers: Int = 8, checkpointInterval: Duration = .milliseconds(100)) throws {
+    ///   - checkpoints: when the WAL is copied back into the database file.
+    init(path: String, readers: Int = 8, checkpoints: CheckpointPolicy) throws {
         var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
+        configuration.busyMode = Self.busyWait(timeout: 10)
         configuration.maximumReaderCount = readers
         configuration.foreignKeysEnabled = false
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
             try db.execute(sql: "PRAGMA cache_size = -65536")
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 20000")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = \(Self.autocheckpointBackstop)")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         var quickConfiguration = configuration
         quickConfiguration.readonly = true
         // These block a cooperative thread while they run: never wait long for a lock (a WAL reader
         // normally never waits at all).
-        quickConfiguration.busyMode = .timeout(1)
+        quickConfiguration.busyMode = Self.busyWait(timeout: 1)
         quickConfiguration.label = "quick"
         quickPool = try DatabasePool(path: path, configuration: quickConfiguration)
-        var checkpointConfiguration = Configuration()
-        // RESTART waits for readers through the busy handler; give up quickly and retry later.
-        checkpointConfiguration.busyMode = .timeout(0.05)
-        checkpointConfiguration.label = "checkpoint"
-        let connection = try DatabaseQueue(path: path, configuration: checkpointConfiguration)
-        checkpointer = Task.detached(priority: .utility) {
-            let restartFrames = 4_000
-            while !Task.isCancelled {
-                try? await Task.sleep(for: checkpointInterval)
-                _ = try? await connection.writeWithoutTransaction { db in
-                    let (frames, copied) = try db.checkpoint(.passive)
-                    // Only when nothing is left to copy: then RESTART does no fsync while it holds
-                    // writers back, it only waits for readers to leave the WAL.
-                    if frames > restartFrames, copied == frames { _ = try db.checkpoint(.restart) }
-                }
+        checkpointer = try SQLiteCheckpointer.start(path: path, policy: checkpoints, activity: requestWrites)
+    }
+
+    /// - Parameters:
+    ///   - path: the database file; created if missing.
+    ///   - readers: concurrent read connections (default 8).
+    public convenience init(path: String, readers: Int = 8) throws {
+        try self.init(path: path, readers: readers, checkpoints: CheckpointPolicy())
+    }
+
+    /// A busy handler for lock waits measured in microseconds. SQLite's own busy timeout sleeps
+    /// 1 ms, then 2, 5, 10…: a write that met the checkpointer's brief hold of the write lock
+    /// waited a millisecond or more (the tail of follows). This polls every 50 µs for the first
+    /// 2 ms, then every millisecond, up to `timeout` seconds.
+    static func busyWait(timeout: TimeInterval) -> Database.BusyMode {
+        .callback { tries in
+            let fastTries = 40
+            if tries < fastTries {
+                usleep(50)
+                return true
             }
-            try? connection.close()
+            guard 0.002 + Double(tries - fastTries) * 0.001 < timeout else { return false }
+            usleep(1_000)
+            return true
         }
     }
 
@@ -103,13 +107,13 @@ public final class SQLiteStore: RoostStore {
 
     /// `pool.write` for the request path, counted in `requestWrites`.
     func write<T: Sendable>(_ updates: @Sendable (Database) throws -> T) async throws -> T {
-        requestWrites.add(1, ordering: .relaxed)
-        defer { requestWrites.subtract(1, ordering: .relaxed) }
+        requestWrites.begin()
+        defer { requestWrites.end() }
         return try await pool.write(updates)
     }
 
     /// A request write waits for (or holds) the writer: a running fan-out batch ends at its next chunk.
-    var requestWriteWaiting: Bool { requestWrites.load(ordering: .relaxed) > 0 }
+    var requestWriteWaiting: Bool { requestWrites.pending > 0 }
 
     public func awaitIdleWriter() async {
         let deadline = ContinuousClock.now + .milliseconds(50)

@@ -28,8 +28,14 @@ struct NotificationService {
     func run() async {
         let queue = services.events.notificationQueue
         while true {
-            let batch = await queue.next()
+            var batch = await queue.next()
             if batch.isEmpty { return }
+            // Gather what follows the first change for a moment: one transaction per window.
+            let window = services.configuration.realtime.notificationBatchWindow
+            if window > .zero, !queue.isFinished {
+                try? await Task.sleep(for: window)
+                batch += queue.drain()
+            }
             // Large bursts are written in slices so one transaction stays short.
             for start in stride(from: 0, to: batch.count, by: 500) {
                 await processWithRetry(Array(batch[start..<min(start + 500, batch.count)]))

@@ -33,6 +33,11 @@ public struct RealtimeConfiguration: Sendable {
     /// Committed changes waiting to become notifications; beyond this, changes are dropped (and
     /// counted) rather than letting the queue grow without bound.
     public var notificationQueueSize = 50_000
+    /// How long the notification writer gathers changes after the first one before writing them
+    /// in one transaction. A stream of follows or likes then costs one write per window rather
+    /// than one per change, each of which took the one SQLite writer right after the request's own
+    /// (measured: follows one at a time, p50 0.91 → 0.77 ms). Notifications reach streams this much later.
+    public var notificationBatchWindow: Duration = .milliseconds(20)
     /// Events waiting to be dispatched to this node's streams.
     public var dispatchQueueSize = 50_000
     /// Largest message a WebSocket client may send (subscriptions).

@@ -479,7 +479,7 @@ final class BenchSession {
         guard !pairs.isEmpty else { return }
         let http = self.http
         let errors = self.errors
-        let split = min(pairs.count / 4, 300)
+        let split = min(pairs.count / 4, 1_000)
         let sequentialPairs = Array(pairs.prefix(split))
         let concurrentPairs = Array(pairs.dropFirst(split))
         let follow: @Sendable ((token: String, target: ID)) async -> Outcome = { pair in
