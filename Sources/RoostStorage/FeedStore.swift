@@ -152,6 +152,12 @@ public protocol FeedStore: Sendable {
     /// deleted. Writing is idempotent, so a batch repeated after a crash neither
     /// duplicates nor loses entries.
     func runFanOutBatch(_ jobs: [FanOutJob], followers: Int, now: Date) async throws -> FanOutProgress
+    /// Writes the posts of push `jobs` into the timelines of those of `readers` who follow their
+    /// author and whose timeline is maintained, ahead of the follower-ordered batches: someone
+    /// reading now sees a large fan-out's post without waiting for the batches to reach them. The
+    /// batches skip entries that exist, so nothing is written twice; posts deleted meanwhile are
+    /// skipped. Returns the entries written and the timelines they went to.
+    func pushToReaders(_ jobs: [FanOutJob], readers: [ID], now: Date) async throws -> (entries: Int, users: [ID])
     /// Returns when no request write waits for the writer (bounded), so a fan-out batch does
     /// not queue ahead of them; immediate where writers do not queue (PostgreSQL).
     func awaitIdleWriter() async

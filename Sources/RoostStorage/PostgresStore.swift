@@ -1124,6 +1124,36 @@ extension PostgresStore {
         ).map(Self.job).sorted { $0.id < $1.id }
     }
 
+    public func pushToReaders(_ jobs: [FanOutJob], readers: [ID], now: Date) async throws -> (entries: Int, users: [ID]) {
+        let push = jobs.filter { $0.kind == .push }
+        guard !push.isEmpty, !readers.isEmpty else { return (0, []) }
+        return try await transaction { connection in
+            // The locks of `runFanOutBatch`, in its order: a concurrent delete or unfollow waits
+            // for these entries, so its cleanup sees them.
+            let posts = push.map(\.postID.pgBits)
+            let authors = Array(Set(push.map(\.authorID.pgBits))).sorted()
+            try await rows("SELECT id FROM posts WHERE id = ANY(\(posts)) ORDER BY id FOR KEY SHARE", on: connection)
+            try await rows("SELECT 1 FROM users WHERE id = ANY(\(authors)) ORDER BY id FOR KEY SHARE", on: connection)
+            let inserted = try await rows(
+                """
+                INSERT INTO timeline_entries (user_id, post_id, author_id)
+                SELECT f.follower_id, p.id, p.author_id
+                FROM posts p JOIN follows f ON f.followee_id = p.author_id JOIN users u ON u.id = f.follower_id
+                WHERE p.id = ANY(\(posts)) AND f.follower_id = ANY(\(readers.map(\.pgBits)))
+                  AND u.home_active_until > \(now.millis) AND u.timeline_floor <= p.id
+                ORDER BY f.follower_id, p.id
+                ON CONFLICT DO NOTHING RETURNING user_id
+                """, on: connection)
+            var users = Set<ID>()
+            var entries = 0
+            for row in inserted {
+                users.insert(try row.decode(Int64.self).roostID)
+                entries += 1
+            }
+            return (entries, Array(users))
+        }
+    }
+
     public func runFanOutBatch(_ jobs: [FanOutJob], followers: Int, now: Date) async throws -> FanOutProgress {
         guard let first = jobs.first else { return FanOutProgress(entries: 0, finished: true, position: 0) }
         return try await transaction { connection in

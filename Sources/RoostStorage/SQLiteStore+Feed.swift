@@ -291,6 +291,26 @@ extension SQLiteStore {
         }
     }
 
+    public func pushToReaders(_ jobs: [FanOutJob], readers: [ID], now: Date) async throws -> (entries: Int, users: [ID]) {
+        let posts = jobs.filter { $0.kind == .push }.map { Int64($0.postID) }
+        guard !posts.isEmpty, !readers.isEmpty else { return (0, []) }
+        return try await pool.write { db in
+            // Joined from the posts, so a post deleted meanwhile is not written.
+            let users = try Int64.fetchAll(
+                db,
+                sql: """
+                    INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
+                    SELECT f.follower_id, p.id, p.author_id
+                    FROM posts p JOIN follows f ON f.followee_id = p.author_id JOIN users u ON u.id = f.follower_id
+                    WHERE p.id IN (\(Self.placeholders(posts.count))) AND f.follower_id IN (\(Self.placeholders(readers.count)))
+                      AND u.home_active_until > ? AND u.timeline_floor <= p.id
+                    RETURNING user_id
+                    """,
+                arguments: StatementArguments(posts + readers.map { Int64($0) } + [now.millis]))
+            return (users.count, Array(Set(users)).map { ID($0) })
+        }
+    }
+
     public func releaseFanOutJob(id: ID, retryAt: Date) async throws {
         try await pool.write { db in
             try db.execute(

@@ -57,5 +57,57 @@ extension RoostStoreConformance {
                 }
             }
         }
+
+        /// The readers-first pass writes a post only to the given readers who follow its author and
+        /// whose timeline is maintained; the batches then fill in the rest without writing anything twice.
+        @Test func readersFirstReachesOnlyFollowingMaintainedReaders() async throws {
+            try await TestStore.with { store in
+                let ids = IDGenerator()
+                let author = try await store.makeUser("rf_author", ids: ids)
+                let followers = try await store.makeUsers(12, prefix: "rf_f", ids: ids)
+                let stranger = try await store.makeUser("rf_stranger", ids: ids)
+                let active = t0.addingTimeInterval(3600)
+                for (i, follower) in followers.enumerated() {
+                    _ = try await store.follow(followerID: follower.id, followeeID: author.id, id: ids.next(), now: t0)
+                    // The last follower has not read lately: fan-out does not maintain their timeline.
+                    if i < followers.count - 1 { try await store.touchTimeline(userID: follower.id, activeUntil: active) }
+                }
+                try await store.touchTimeline(userID: stranger.id, activeUntil: active)
+                let post = try await store.makePost(by: author.id, ids: ids, text: "readers first")
+                let jobs = try await store.claimFanOutJobs(now: t0, lease: 60, limit: 8)
+                #expect(jobs.count == 1)
+
+                let reading = [followers[3], followers[7], followers[11], stranger]
+                let pushed = try await store.pushToReaders(jobs, readers: reading.map(\.id), now: t0)
+                #expect(pushed.entries == 2)
+                #expect(Set(pushed.users) == [followers[3].id, followers[7].id])
+                for follower in followers {
+                    let timeline = try await store.timelineEntries(userID: follower.id, before: nil, floor: 0, limit: 10)
+                    #expect(timeline == ([followers[3].id, followers[7].id].contains(follower.id) ? [post.id] : []), "\(follower.username)")
+                }
+                #expect(try await store.timelineEntries(userID: stranger.id, before: nil, floor: 0, limit: 10).isEmpty)
+
+                var batch = jobs
+                var entries = 0
+                for _ in 0..<20 {
+                    let progress = try await store.runFanOutBatch(batch, followers: 4, now: t0)
+                    entries += progress.entries
+                    if progress.finished { break }
+                    for index in batch.indices { batch[index].position = progress.position }
+                }
+                #expect(entries == followers.count - 1 - 2, "the batches skip what the readers-first pass wrote")
+                for follower in followers.dropLast() {
+                    #expect(try await store.timelineEntries(userID: follower.id, before: nil, floor: 0, limit: 10) == [post.id])
+                }
+                #expect(try await store.timelineEntries(userID: followers[11].id, before: nil, floor: 0, limit: 10).isEmpty)
+                // A post deleted before the pass is not written.
+                let gone = try await store.makePost(by: author.id, ids: ids, text: "deleted before the pass")
+                let goneJobs = try await store.claimFanOutJobs(now: t0, lease: 60, limit: 8)
+                #expect(goneJobs.map(\.postID) == [gone.id])
+                #expect(try await store.deletePost(id: gone.id))
+                #expect(try await store.pushToReaders(goneJobs, readers: [followers[0].id], now: t0).entries == 0)
+                #expect(try await store.timelineEntries(userID: followers[0].id, before: nil, floor: 0, limit: 10) == [post.id])
+            }
+        }
     }
 }

@@ -31,6 +31,7 @@ struct FeedsController {
         }
         let scope = "home:\(algorithm.rawValue)|v=\(viewer.userID)|\(filter.scopeKey)"
         let query = try ListQuery(request, context: context, codec: services.cursors, scope: scope)
+        feeds.recentReaders.record(viewer.userID)
         if algorithm == .chronological {
             // First pages come from memory while nothing changed them (`HomePageCache`).
             let key = query.position == nil ? HomePageCache.Key(viewer: viewer.userID, limit: query.limit, filter: filter.scopeKey) : nil

@@ -52,29 +52,76 @@ struct FanOutWorker: Service {
 
     /// Leases the due jobs (up to `jobsPerClaim`) and runs them to completion, posts of one author
     /// together; false when the queue had nothing due.
+    ///
+    /// A fan-out longer than `longFanOutBatches` batches writes its posts into the timelines of this
+    /// node's current readers (`FeedStore.pushToReaders`) before it goes on; with one worker, jobs
+    /// that become due while it runs are leased between its batches, their posts given to current
+    /// readers at once, and run after it. Whoever is reading sees a post within a few batches,
+    /// however long the sweep in front of it. (A pass costs about a microsecond per reader and
+    /// post, so short fan-outs, most of them, skip it.)
     func runOneJob() async throws -> Bool {
         let store = engine.store
         let policy = engine.policy
-        let jobs = try await store.claimFanOutJobs(now: engine.clock.now(), lease: lease, limit: max(1, policy.jobsPerClaim))
-        guard !jobs.isEmpty else { return false }
+        var due = try await claim(policy)
+        guard !due.isEmpty else { return false }
         let acrossAuthors = store.batchesPushAcrossAuthors
-        let groups = FanOutBatching.groups(jobs) {
-            (kind: $0.kind.rawValue, author: acrossAuthors && $0.kind == .push ? 0 : $0.authorID, position: $0.position)
-        }
-        for group in groups {
-            await run(group, policy: policy)
+        var headStart = Set<ID>()
+        while !due.isEmpty {
+            let groups = FanOutBatching.groups(due) {
+                (kind: $0.kind.rawValue, author: acrossAuthors && $0.kind == .push ? 0 : $0.authorID, position: $0.position)
+            }
+            due = []
+            for group in groups {
+                await run(group, policy: policy) { running, batches in
+                    // With one worker (SQLite) nobody else would start them before this group ends;
+                    // several workers (PostgreSQL) take them themselves.
+                    let more = store.prefersOneFanOutWorker ? (try? await claim(policy)) ?? [] : []
+                    due += more
+                    // Posts that would wait for this group, and this group's own once it proves long.
+                    let candidates = batches >= Self.longFanOutBatches ? running + more : more
+                    let ahead = candidates.filter { $0.kind == .push && !headStart.contains($0.id) }
+                    headStart.formUnion(ahead.map(\.id))
+                    await pushToReaders(ahead, policy: policy)
+                }
+            }
         }
         return true
     }
 
+    /// Batches after which a fan-out counts as long (about 100 ms).
+    static let longFanOutBatches = 4
+
+    private func claim(_ policy: FanOutPolicy) async throws -> [FanOutJob] {
+        try await engine.store.claimFanOutJobs(now: engine.clock.now(), lease: lease, limit: max(1, policy.jobsPerClaim))
+    }
+
+    /// The posts of `jobs` into the timelines of this node's recent home readers who follow their
+    /// authors (at most `readersFirstProbes` readers × posts). A failure only costs those readers
+    /// the head start: the batches still deliver.
+    private func pushToReaders(_ jobs: [FanOutJob], policy: FanOutPolicy) async {
+        guard !jobs.isEmpty else { return }
+        let readers = engine.recentReaders.current(limit: policy.readersFirstProbes / jobs.count)
+        guard !readers.isEmpty else { return }
+        do {
+            let pushed = try await engine.store.pushToReaders(jobs, readers: readers, now: engine.clock.now())
+            entries.increment(by: Int64(pushed.entries))
+            engine.homePages.invalidate(viewers: pushed.users)
+        } catch {
+            logger.warning("fan-out to current readers failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+        }
+    }
+
     /// One group of jobs, batch by batch; each batch sized to take about `policy.batchTime`.
-    private func run(_ group: [FanOutJob], policy: FanOutPolicy) async {
+    /// `betweenBatches` runs after every unfinished batch, with the jobs still running and the
+    /// number of batches run.
+    private func run(_ group: [FanOutJob], policy: FanOutPolicy, betweenBatches: ([FanOutJob], Int) async -> Void) async {
         let store = engine.store
         var jobs = group
         var followers = max(16, policy.batchSize / jobs.count)
         // On PostgreSQL a batch also costs round trips, so batches are at least 40 ms there.
         let target = store.prefersOneFanOutWorker ? policy.batchTime : max(policy.batchTime, .milliseconds(40))
         let clock = ContinuousClock()
+        var batches = 0
         do {
             while !jobs.isEmpty {
                 await store.awaitIdleWriter()
@@ -85,6 +132,8 @@ struct FanOutWorker: Service {
                 jobs.removeAll { progress.dropped.contains($0.id) }
                 if progress.finished { break }
                 for index in jobs.indices { jobs[index].position = progress.position }
+                batches += 1
+                await betweenBatches(jobs, batches)
                 followers = FanOutBatching.nextFollowers(last: followers, took: clock.now - started, target: target)
             }
             let now = engine.clock.now()

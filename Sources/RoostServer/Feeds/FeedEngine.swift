@@ -25,6 +25,8 @@ public final class FeedEngine: Sendable {
     private let rebuilds = Counter(label: RoostMetrics.timelineRebuilds)
     /// Wakes this node's fan-out workers when a post is created here.
     let fanOutWakeUp = WakeUp()
+    /// Home readers of this node, whose timelines a large fan-out writes first.
+    let recentReaders = RecentReaders()
 
     init(store: any RoostStore, configuration: RoostConfiguration, clock: any RoostClock, ids: IDGenerator) {
         self.store = store

@@ -1,0 +1,40 @@
+import RoostCore
+import Synchronization
+
+/// Who read their home feed on this node lately. A large fan-out writes their timelines first
+/// (`FeedStore.pushToReaders`): someone scrolling right now sees a new post without waiting for
+/// the follower-ordered batches to reach them; everyone else finds it there by their next read.
+final class RecentReaders: Sendable {
+    private let seen = Mutex<[ID: ContinuousClock.Instant]>([:])
+    /// How long after a read someone counts as reading.
+    let window: Duration
+    /// Readers remembered; beyond it the oldest are forgotten.
+    let capacity: Int
+
+    init(window: Duration = .seconds(60), capacity: Int = 20_000) {
+        self.window = window
+        self.capacity = max(1, capacity)
+    }
+
+    func record(_ viewer: ID) {
+        let now = ContinuousClock.now
+        seen.withLock { seen in
+            seen[viewer] = now
+            if seen.count > capacity { Self.prune(&seen, keep: capacity / 2, now: now, window: window) }
+        }
+    }
+
+    /// Readers seen within `window`, most recent first, at most `limit`.
+    func current(limit: Int) -> [ID] {
+        guard limit > 0 else { return [] }
+        let now = ContinuousClock.now
+        return seen.withLock { seen in
+            seen.filter { now - $0.value < window }.sorted { $0.value > $1.value }.prefix(limit).map(\.key)
+        }
+    }
+
+    private static func prune(_ seen: inout [ID: ContinuousClock.Instant], keep: Int, now: ContinuousClock.Instant, window: Duration) {
+        let recent = seen.filter { now - $0.value < window }.sorted { $0.value > $1.value }.prefix(keep)
+        seen = Dictionary(uniqueKeysWithValues: recent.map { ($0.key, $0.value) })
+    }
+}
