@@ -26,10 +26,10 @@ public struct FanOutPolicy: Sendable, Equatable {
     /// Jobs a worker leases at once; push jobs among them share their batches (those of one
     /// author, or of all authors where the store batches across authors).
     public var jobsPerClaim = 256
-    /// A fan-out longer than one batch, and posts queued behind it, go first to the followers
-    /// among the node's recent home readers, so whoever is reading sees them at once, however
-    /// long the follower-ordered batches take. This bounds that pass: readers × posts probed
-    /// (0 turns it off).
+    /// A long fan-out (a few batches and still going), and posts queued behind it, go first to the
+    /// followers among the node's recent home readers, so whoever is reading sees them at once,
+    /// however long the follower-ordered batches take (`FanOutWorker`). This bounds each such pass:
+    /// readers × posts probed (0 turns it off).
     public var readersFirstProbes = 2_048
     /// Timeline entries older than this are removed by maintenance (reads then pull).
     public var retention: TimeInterval = 90 * 24 * 3600
