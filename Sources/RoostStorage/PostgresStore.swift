@@ -1136,22 +1136,31 @@ extension PostgresStore {
             try await rows("SELECT 1 FROM users WHERE id = ANY(\(authors)) ORDER BY id FOR KEY SHARE", on: connection)
             let inserted = try await rows(
                 """
-                INSERT INTO timeline_entries (user_id, post_id, author_id)
-                SELECT f.follower_id, p.id, p.author_id
-                FROM posts p JOIN follows f ON f.followee_id = p.author_id JOIN users u ON u.id = f.follower_id
-                WHERE p.id = ANY(\(posts)) AND f.follower_id = ANY(\(readers.map(\.pgBits)))
-                  AND u.home_active_until > \(now.millis) AND u.timeline_floor <= p.id
-                ORDER BY f.follower_id, p.id
-                ON CONFLICT DO NOTHING RETURNING user_id
+                  WITH added AS (
+                    INSERT INTO timeline_entries (user_id, post_id, author_id)
+                    SELECT f.follower_id, p.id, p.author_id
+                    FROM posts p JOIN follows f ON f.followee_id = p.author_id JOIN users u ON u.id = f.follower_id
+                    WHERE p.id = ANY(\(posts)) AND f.follower_id = ANY(\(readers.map(\.pgBits)))
+                      AND u.home_active_until > \(now.millis) AND u.timeline_floor <= p.id
+                    ORDER BY f.follower_id, p.id
+                    ON CONFLICT DO NOTHING RETURNING user_id)
+                  SELECT user_id, count(*) FROM added GROUP BY user_id
                 """, on: connection)
-            var users = Set<ID>()
-            var entries = 0
-            for row in inserted {
-                users.insert(try row.decode(Int64.self).roostID)
-                entries += 1
-            }
-            return (entries, Array(users))
+            let (entries, users) = try Self.entriesPerTimeline(inserted)
+            return (entries, users.map(\.roostID))
         }
+    }
+
+    /// Rows `(user_id, count)` of timeline entries written: their total and the timelines.
+    private static func entriesPerTimeline(_ rows: [PostgresRow]) throws -> (entries: Int, users: [Int64]) {
+        var entries = 0
+        var users: [Int64] = []
+        for row in rows {
+            let (user, count) = try row.decode((Int64, Int64).self)
+            users.append(user)
+            entries += Int(count)
+        }
+        return (entries, users)
     }
 
     public func runFanOutBatch(_ jobs: [FanOutJob], followers: Int, now: Date) async throws -> FanOutProgress {
@@ -1190,7 +1199,7 @@ extension PostgresStore {
             let end = upper ?? Int64.max
             let posts = live.map(\.postID.pgBits)
             let users: [Int64]
-            var entries = 0
+            let entries: Int
             switch first.kind {
             case .push:
                 // Follower-major order: each follower's timeline takes every post of the group at once.
@@ -1207,13 +1216,7 @@ extension PostgresStore {
                       SELECT user_id, count(*) FROM added GROUP BY user_id
                     """, on: connection)
                 // One row per timeline, not per entry: fewer rows on the wire.
-                var touched: [Int64] = []
-                for row in inserted {
-                    let (user, count) = try row.decode((Int64, Int64).self)
-                    touched.append(user)
-                    entries += Int(count)
-                }
-                users = touched
+                (entries, users) = try Self.entriesPerTimeline(inserted)
             case .purge:
                 users = try await rows(
                     """

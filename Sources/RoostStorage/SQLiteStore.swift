@@ -31,8 +31,7 @@ public final class SQLiteStore: RoostStore {
     /// - Parameters:
     ///   - path: the database file; created if missing.
     ///   - readers: concurrent read connections (default 8).
-    ///   - checkpoints: when the WAL is copied back into the database file.
-    init(path: String, readers: Int = 8, checkpoints: CheckpointPolicy) throws {
+    public init(path: String, readers: Int = 8) throws {
         var configuration = Configuration()
         configuration.busyMode = Self.busyWait(timeout: 10)
         configuration.maximumReaderCount = readers
@@ -51,14 +50,7 @@ public final class SQLiteStore: RoostStore {
         quickConfiguration.busyMode = Self.busyWait(timeout: 1)
         quickConfiguration.label = "quick"
         quickPool = try DatabasePool(path: path, configuration: quickConfiguration)
-        checkpointer = try SQLiteCheckpointer.start(path: path, policy: checkpoints, activity: requestWrites)
-    }
-
-    /// - Parameters:
-    ///   - path: the database file; created if missing.
-    ///   - readers: concurrent read connections (default 8).
-    public convenience init(path: String, readers: Int = 8) throws {
-        try self.init(path: path, readers: readers, checkpoints: CheckpointPolicy())
+        checkpointer = try SQLiteCheckpointer.start(path: path, policy: CheckpointPolicy(), activity: requestWrites)
     }
 
     /// A busy handler for lock waits measured in microseconds. SQLite's own busy timeout sleeps

@@ -20,7 +20,9 @@ final class RecentReaders: Sendable {
         let now = ContinuousClock.now
         seen.withLock { seen in
             seen[viewer] = now
-            if seen.count > capacity { Self.prune(&seen, keep: capacity / 2, now: now, window: window) }
+            if seen.count > capacity {
+                seen = Dictionary(uniqueKeysWithValues: newest(seen, limit: capacity / 2, now: now).map { ($0.key, $0.value) })
+            }
         }
     }
 
@@ -28,13 +30,10 @@ final class RecentReaders: Sendable {
     func current(limit: Int) -> [ID] {
         guard limit > 0 else { return [] }
         let now = ContinuousClock.now
-        return seen.withLock { seen in
-            seen.filter { now - $0.value < window }.sorted { $0.value > $1.value }.prefix(limit).map(\.key)
-        }
+        return seen.withLock { newest($0, limit: limit, now: now).map(\.key) }
     }
 
-    private static func prune(_ seen: inout [ID: ContinuousClock.Instant], keep: Int, now: ContinuousClock.Instant, window: Duration) {
-        let recent = seen.filter { now - $0.value < window }.sorted { $0.value > $1.value }.prefix(keep)
-        seen = Dictionary(uniqueKeysWithValues: recent.map { ($0.key, $0.value) })
+    private func newest(_ seen: [ID: ContinuousClock.Instant], limit: Int, now: ContinuousClock.Instant) -> ArraySlice<(key: ID, value: ContinuousClock.Instant)> {
+        seen.filter { now - $0.value < window }.sorted { $0.value > $1.value }.prefix(limit)
     }
 }

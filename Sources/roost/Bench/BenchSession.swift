@@ -222,17 +222,21 @@ final class BenchSession {
 
     // MARK: Reads
 
+    /// One request to the ceiling route (a fixed pre-encoded body).
+    private static func getCeiling(_ http: HTTPDriver, errors: ErrorLog, phase: String) async -> Outcome {
+        do {
+            return errors.check(try await http.get("/bench/ceiling"), phase)
+        } catch {
+            return errors.failed(phase, error)
+        }
+    }
+
     private func measureCeiling() async {
         phase("ceiling: fixed \(server.ceiling.size)-byte body")
         let http = self.http
         let errors = self.errors
         let latencies = await LoadLoop.run(concurrency: connections, duration: duration) { _, _ in
-            do {
-                let reply = try await http.get("/bench/ceiling")
-                return errors.check(reply, "ceiling")
-            } catch {
-                return errors.failed("ceiling", error)
-            }
+            await Self.getCeiling(http, errors: errors, phase: "ceiling")
         }
         ceilingRate = latencies.perSecond
         rows.append(ResultRow("Ceiling: same server, fixed pre-encoded \(grouped(server.ceiling.size))-byte body", latencies))
@@ -493,11 +497,7 @@ final class BenchSession {
         // What one connection's round trip costs with no work behind it: the floor under the
         // one-at-a-time targets.
         let floor = await LoadLoop.run(concurrency: 1, duration: .seconds(2), maxRequests: 1_000) { _, _ in
-            do {
-                return errors.check(try await http.get("/bench/ceiling"), "ceiling, one connection")
-            } catch {
-                return errors.failed("ceiling, one connection", error)
-            }
+            await Self.getCeiling(http, errors: errors, phase: "ceiling, one connection")
         }
         rows.append(ResultRow("Floor: the ceiling route, one connection at a time (no database, no auth)", floor))
         let sequentialTicket = Ticket(limit: sequentialPairs.count)
