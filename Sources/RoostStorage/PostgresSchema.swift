@@ -19,7 +19,13 @@ enum PostgresSchema {
     static let usernameConstraint = "users_username_lower_key"
     static let emailConstraint = "users_email_lower_key"
 
-    static let migrations: [Migration] = core + [notifications, safety]
+    static let migrations: [Migration] = core + [notifications, safety, pullAuthors]
+
+    /// The accounts whose posts are pulled at read time, found without scanning `users`: a home
+    /// read probes each of them rather than each account the viewer follows when they are fewer
+    /// (`HomeSliceStatement`).
+    static let pullAuthors = Migration(
+        version: 6, statements: ["CREATE INDEX IF NOT EXISTS users_pull_authors ON users (id) WHERE has_pull_posts"])
 
     static let core: [Migration] = [
         Migration(

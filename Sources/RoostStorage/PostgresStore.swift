@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import RoostCore
+import Synchronization
 
 /// The shared-database backend: several Roost nodes can run against one PostgreSQL.
 ///
@@ -24,6 +25,9 @@ public final class PostgresStore: RoostStore {
     /// Runs the pool for the life of the store; cancelling it closes every connection.
     private let runTask: Task<Void, Never>
     private let logger: Logger
+    /// `HomeSliceStatement`'s count of accounts with pull-only posts, read again at most every
+    /// 30 s: a stale count only makes a read take the costlier of two equivalent branches.
+    private let pullAuthors = Mutex<(count: Int64, readAt: ContinuousClock.Instant)?>(nil)
 
     /// Connections per node; PostgreSQL's default `max_connections` of 100 leaves room for a few nodes.
     static let maximumConnections = 20
@@ -962,9 +966,19 @@ extension PostgresStore {
     /// plan of this query cost more than running it): the state row, and the newest materialized
     /// and pull-only candidates with the viewer's like/share flags. A `known` state only raises
     /// the floor passed in; the statement still reads the state row (one index probe).
+    /// See `pullAuthors`.
+    private func pullAuthorCount() async throws -> Int64 {
+        let now = ContinuousClock.now
+        if let cached = pullAuthors.withLock({ $0 }), now - cached.readAt < .seconds(30) { return cached.count }
+        let count = try await rows("SELECT count(*) FROM users WHERE has_pull_posts").first.map { try $0.decode(Int64.self) } ?? 0
+        pullAuthors.withLock { $0 = (count, now) }
+        return count
+    }
+
     public func homeSlice(userID: ID, before: ID?, horizon: ID, limit: Int, known: TimelineState?) async throws -> HomeSlice {
         let statement = HomeSliceStatement(
-            user: userID.pgBits, upper: Self.upper(before), horizon: max(known?.floor ?? 0, horizon).pgBits, limit: Int64(max(0, limit)))
+            user: userID.pgBits, upper: Self.upper(before), horizon: max(known?.floor ?? 0, horizon).pgBits, limit: Int64(max(0, limit)),
+            pullAuthors: try await pullAuthorCount())
         var state = TimelineState(floor: 0, activeUntil: .distantPast)
         var ids: [ID] = []
         var flags: [ID: ViewerPostFlags] = [:]
@@ -1460,10 +1474,16 @@ extension Int64 {
 
 /// `PostgresStore.homeSlice` as a prepared statement. Rows: `(0, floor, active_until)` for the
 /// state, then `(1 | liked·2 | shared·4, post_id, 0)` per candidate, newest first.
+///
+/// Pull-only posts are found from whichever side is smaller: each account the viewer follows, or
+/// each account with pull-only posts (`pullAuthors`, a handful of celebrities) checked against
+/// the viewer's follows. The other branch's condition is false before it runs (a one-time filter),
+/// so a read probes min(following, pull authors) accounts; on the default benchmark graph that
+/// cut the statement's cost by about a quarter.
 struct HomeSliceStatement: PostgresPreparedStatement {
-    static let name = "roost_home_slice_v1"
+    static let name = "roost_home_slice_v2"
     static let sql = """
-        WITH st AS (SELECT timeline_floor, home_active_until FROM users WHERE id = $1),
+        WITH st AS (SELECT timeline_floor, home_active_until, following_count FROM users WHERE id = $1),
         fl AS (SELECT GREATEST($3::bigint, COALESCE((SELECT timeline_floor FROM st), 0)) AS f),
         cand AS (
           (SELECT post_id AS id FROM timeline_entries
@@ -1472,7 +1492,15 @@ struct HomeSliceStatement: PostgresPreparedStatement {
           (SELECT x.id FROM follows fo CROSS JOIN LATERAL (
              SELECT p.id FROM posts p WHERE p.author_id = fo.followee_id AND p.pull_only AND p.id < $2 AND p.id >= (SELECT f FROM fl)
              ORDER BY p.id DESC LIMIT $4) x
-           WHERE fo.follower_id = $1 ORDER BY x.id DESC LIMIT $4)
+           WHERE fo.follower_id = $1 AND COALESCE((SELECT following_count FROM st), 0) < $5
+           ORDER BY x.id DESC LIMIT $4)
+          UNION
+          (SELECT x.id FROM users a CROSS JOIN LATERAL (
+             SELECT p.id FROM posts p WHERE p.author_id = a.id AND p.pull_only AND p.id < $2 AND p.id >= (SELECT f FROM fl)
+             ORDER BY p.id DESC LIMIT $4) x
+           WHERE a.has_pull_posts AND COALESCE((SELECT following_count FROM st), 0) >= $5
+             AND EXISTS (SELECT 1 FROM follows fo WHERE fo.follower_id = $1 AND fo.followee_id = a.id)
+           ORDER BY x.id DESC LIMIT $4)
         ),
         top AS (SELECT id FROM cand ORDER BY id DESC LIMIT $4)
         SELECT 0, timeline_floor, home_active_until FROM st
@@ -1488,13 +1516,16 @@ struct HomeSliceStatement: PostgresPreparedStatement {
     var upper: Int64
     var horizon: Int64
     var limit: Int64
+    /// How many accounts have pull-only posts (may be stale: it only picks the cheaper branch).
+    var pullAuthors: Int64
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 4)
+        var bindings = PostgresBindings(capacity: 5)
         bindings.append(user)
         bindings.append(upper)
         bindings.append(horizon)
         bindings.append(limit)
+        bindings.append(pullAuthors)
         return bindings
     }
 

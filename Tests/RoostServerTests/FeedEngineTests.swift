@@ -80,6 +80,31 @@ struct FeedEngineTests {
         }
     }
 
+    /// PostgreSQL finds pull-only posts from the smaller side: the accounts a viewer follows, or the
+    /// accounts with pull-only posts. Both sides must give the same feed.
+    @Test("pulled posts reach viewers who follow fewer accounts than there are celebrities, and more")
+    func celebrityMergeBothSides() async throws {
+        try await TestApp.run(configure: { $0.fanOut.celebrityThreshold = 2 }) { api in
+            let stars = try await api.registerMany(2, prefix: "star")
+            let fans = try await api.registerMany(2, prefix: "fan")
+            let friend = try await api.register("friend")
+            let few = try await api.register("few")
+            for star in stars {
+                for fan in fans { _ = try await api.put("/users/\(star.id)/follow", token: fan.access) }
+            }
+            // `few` follows one account of the two with pull-only posts; fans[0] follows three.
+            _ = try await api.put("/users/\(stars[0].id)/follow", token: few.access)
+            _ = try await api.put("/users/\(friend.id)/follow", token: fans[0].access)
+            let first = try #require(try await api.createPost(stars[0], text: "one")["id"]?.string)
+            let second = try #require(try await api.createPost(stars[1], text: "two")["id"]?.string)
+            let ordinary = try #require(try await api.createPost(friend, text: "three")["id"]?.string)
+            try await Self.drainFanOut(api)
+            #expect(try await Self.homeIDs(api, few) == [first])
+            #expect(try await Self.homeIDs(api, fans[0]) == [ordinary, second, first])
+            #expect(try await Self.homeIDs(api, fans[1]) == [second, first])
+        }
+    }
+
     @Test("an inactive user's rebuilt timeline equals the pull query")
     func inactiveRebuild() async throws {
         try await TestApp.run(configure: { $0.fanOut.timelineCap = 10 }) { api in
