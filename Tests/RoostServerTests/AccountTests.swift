@@ -322,6 +322,19 @@ struct AccountTests {
         }
     }
 
+    @Test("a token that worked stops working when it expires (verified tokens are remembered only until then)")
+    func acceptedTokenExpires() async throws {
+        try await TestApp.run(configure: { $0.accessTokenLifetime = 1 }) { api in
+            let user = try await api.register("brief")
+            #expect(try await api.get("/me", token: user.access).code == 200)
+            let forged = String(user.access.dropLast(2)) + (user.access.hasSuffix("AA") ? "BB" : "AA")
+            expectError(try await api.get("/me", token: forged), 401, "unauthorized")
+            #expect(try await api.get("/me", token: user.access).code == 200)
+            try await Task.sleep(for: .milliseconds(1_200))
+            expectError(try await api.get("/me", token: user.access), 401, "unauthorized")
+        }
+    }
+
     @Test("password hashes and passwords never appear in any response body")
     func noPasswordLeaks() async throws {
         let password = "Sup3r-Secret-Passw0rd!"
