@@ -243,7 +243,7 @@ struct RealtimeTests {
             #expect(!other.inbox.ended, "another login's stream stays open")
 
             // The revoked token cannot open a stream again.
-            #expect(try StalledWebSocket.handshakeStatus(port: port, query: "access_token=\(user.access)") == 401)
+            #expect(try await StalledWebSocket.handshakeStatus(port: port, query: "access_token=\(user.access)") == 401)
             let refusedSSE = try await SSETestClient.connect(port: port, token: user.access)
             #expect(refusedSSE.status == 401)
             await other.close()
@@ -300,9 +300,9 @@ struct RealtimeTests {
             let port = try Self.port(api)
             let user = try await api.register("knocker")
             // A handshake that is refused is answered as HTTP by the routes: the contract's 401.
-            #expect(try StalledWebSocket.handshakeStatus(port: port, query: "") == 401)
-            #expect(try StalledWebSocket.handshakeStatus(port: port, query: "access_token=not-a-token") == 401)
-            #expect(try StalledWebSocket.handshakeStatus(port: port, query: "access_token=\(user.access)&post_ids=x") == 400)
+            #expect(try await StalledWebSocket.handshakeStatus(port: port, query: "") == 401)
+            #expect(try await StalledWebSocket.handshakeStatus(port: port, query: "access_token=not-a-token") == 401)
+            #expect(try await StalledWebSocket.handshakeStatus(port: port, query: "access_token=\(user.access)&post_ids=x") == 400)
             await #expect(throws: (any Error).self) { _ = try await WebSocketTestClient.connect(port: port, token: nil) }
             let sse = try await SSETestClient.connect(port: port, token: nil)
             #expect(sse.status == 401)
@@ -336,7 +336,7 @@ struct RealtimeTests {
             let port = try Self.port(api)
             let user = try await api.register("pinged")
             let healthy = try await WebSocketTestClient.connect(port: port, token: user.access)
-            let silent = try StalledWebSocket.connect(port: port, token: user.access, receiveBuffer: 65_536)
+            let silent = try await StalledWebSocket.connect(port: port, token: user.access, receiveBuffer: 65_536)
             #expect(await silent.drainUntilClosed(timeout: .seconds(3)), "no pong: disconnected")
             silent.close()
             try await Task.sleep(for: .milliseconds(300))
@@ -384,7 +384,7 @@ struct RealtimeTests {
             let readers = try await api.registerMany(3, prefix: "drinker")
             for reader in readers { _ = try await api.put("/users/\(author.id)/follow", token: reader.access) }
             let droppedBefore = try await Self.metric(api, #"roost_stream_dropped_clients_total{transport="websocket"}"#)
-            let stalled = try StalledWebSocket.connect(port: port, token: readers[0].access)
+            let stalled = try await StalledWebSocket.connect(port: port, token: readers[0].access)
             let healthy = [
                 try await WebSocketTestClient.connect(port: port, token: readers[1].access),
                 try await WebSocketTestClient.connect(port: port, token: readers[2].access),

@@ -283,8 +283,8 @@ final class StalledWebSocket: Sendable {
         self.descriptor = descriptor
     }
 
-    static func connect(port: Int, token: String, receiveBuffer: Int32 = 2048) throws -> StalledWebSocket {
-        let (fd, status) = try handshake(port: port, query: "access_token=\(token)", receiveBuffer: receiveBuffer)
+    static func connect(port: Int, token: String, receiveBuffer: Int32 = 2048) async throws -> StalledWebSocket {
+        let (fd, status) = try await handshake(port: port, query: "access_token=\(token)", receiveBuffer: receiveBuffer)
         guard status == 101 else {
             _ = Glibc.close(fd)
             throw TestFailure("handshake refused with \(status)")
@@ -293,14 +293,26 @@ final class StalledWebSocket: Sendable {
     }
 
     /// The HTTP status a WebSocket handshake on `/api/v1/streaming?<query>` gets.
-    static func handshakeStatus(port: Int, query: String) throws -> Int {
-        let (fd, status) = try handshake(port: port, query: query, receiveBuffer: 65_536)
+    static func handshakeStatus(port: Int, query: String) async throws -> Int {
+        let (fd, status) = try await handshake(port: port, query: query, receiveBuffer: 65_536)
         _ = Glibc.close(fd)
         return status
     }
 
+    /// `blockingHandshake` on a dispatch thread. Called straight from a test's task, its blocking
+    /// `recv` held one of the cooperative threads (two on a 2-core machine) that the server in the
+    /// same process needs to answer; with two such tests at once nothing answered until the 10 s
+    /// receive timeout, and other tests' streams stalled with them.
+    private static func handshake(port: Int, query: String, receiveBuffer: Int32) async throws -> (Int32, Int) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try blockingHandshake(port: port, query: query, receiveBuffer: receiveBuffer) })
+            }
+        }
+    }
+
     /// Sends a handshake and reads the response head (byte by byte, so nothing after it is consumed).
-    private static func handshake(port: Int, query: String, receiveBuffer: Int32) throws -> (Int32, Int) {
+    private static func blockingHandshake(port: Int, query: String, receiveBuffer: Int32) throws -> (Int32, Int) {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
