@@ -962,10 +962,6 @@ extension PostgresStore {
         ).map { try $0.decode(Int64.self).roostID }
     }
 
-    /// One round trip of a prepared statement (planned once per connection, not per read: the
-    /// plan of this query cost more than running it): the state row, and the newest materialized
-    /// and pull-only candidates with the viewer's like/share flags. A `known` state only raises
-    /// the floor passed in; the statement still reads the state row (one index probe).
     /// See `pullAuthors`.
     private func pullAuthorCount() async throws -> Int64 {
         let now = ContinuousClock.now
@@ -975,6 +971,10 @@ extension PostgresStore {
         return count
     }
 
+    /// One round trip of a prepared statement (planned once per connection, not per read: the
+    /// plan of this query cost more than running it): the state row, and the newest materialized
+    /// and pull-only candidates with the viewer's like/share flags. A `known` state only raises
+    /// the floor passed in; the statement still reads the state row (one index probe).
     public func homeSlice(userID: ID, before: ID?, horizon: ID, limit: Int, known: TimelineState?) async throws -> HomeSlice {
         let statement = HomeSliceStatement(
             user: userID.pgBits, upper: Self.upper(before), horizon: max(known?.floor ?? 0, horizon).pgBits, limit: Int64(max(0, limit)),
