@@ -6,6 +6,22 @@ import Testing
 
 extension RoostStoreConformance {
     @Suite struct FanOut {
+        /// Runs `jobs` in batches of 4 followers, as the worker resumes them, until they finish
+        /// (at most 100 batches): the entries written and the batches run.
+        static func runToEnd(_ jobs: [FanOutJob], store: any RoostStore) async throws -> (entries: Int, batches: Int) {
+            var jobs = jobs
+            var entries = 0
+            var batches = 0
+            while batches <= 100 {
+                let progress = try await store.runFanOutBatch(jobs, followers: 4, now: t0)
+                entries += progress.entries
+                batches += 1
+                if progress.finished { break }
+                for index in jobs.indices { jobs[index].position = progress.position }
+            }
+            return (entries, batches)
+        }
+
         /// Jobs leased together are batched as the worker batches them (several authors at once
         /// where the store supports it), in small steps so follower ranges of the authors
         /// interleave: every follower gets exactly the posts of the authors they follow.
@@ -38,16 +54,9 @@ extension RoostStoreConformance {
                 #expect(groups.count == (across ? 1 : 2))
                 var entries = 0
                 for group in groups {
-                    var jobs = group
-                    var rounds = 0
-                    while true {
-                        let progress = try await store.runFanOutBatch(jobs, followers: 4, now: t0)
-                        entries += progress.entries
-                        rounds += 1
-                        if progress.finished || rounds > 100 { break }
-                        for index in jobs.indices { jobs[index].position = progress.position }
-                    }
-                    #expect(rounds > 1, "several batches per group")
+                    let run = try await Self.runToEnd(group, store: store)
+                    entries += run.entries
+                    #expect(run.batches > 1, "several batches per group")
                 }
                 #expect(try await store.fanOutQueueStatus().depth == 0)
                 #expect(entries == expected.values.map(\.count).reduce(0, +))
@@ -87,14 +96,7 @@ extension RoostStoreConformance {
                 }
                 #expect(try await store.timelineEntries(userID: stranger.id, before: nil, floor: 0, limit: 10).isEmpty)
 
-                var batch = jobs
-                var entries = 0
-                for _ in 0..<20 {
-                    let progress = try await store.runFanOutBatch(batch, followers: 4, now: t0)
-                    entries += progress.entries
-                    if progress.finished { break }
-                    for index in batch.indices { batch[index].position = progress.position }
-                }
+                let entries = try await Self.runToEnd(jobs, store: store).entries
                 #expect(entries == followers.count - 1 - 2, "the batches skip what the readers-first pass wrote")
                 for follower in followers.dropLast() {
                     #expect(try await store.timelineEntries(userID: follower.id, before: nil, floor: 0, limit: 10) == [post.id])
