@@ -12,12 +12,16 @@ import Synchronization
 ///   followed or unfollowed, liked, unliked or shared (their flags), their organizations changed;
 /// - for everyone (`invalidateAll()`): a post was edited, deleted or moderated, or a post that is
 ///   merged at read time (celebrity, organization) was created.
-/// Counters and author profiles in a cached page are at most `ttl` stale, like the post cache.
-/// On another node's changes a page is at most `ttl` stale, which bounds the extra fan-out lag of
-/// a multi-node deployment (default 1 s; 0 turns the cache off).
+/// Counters and author profiles in a cached page are at most two `ttl`s stale (see below), on top
+/// of the post cache's own TTL. On another node's changes a page is as stale, which bounds the
+/// extra fan-out lag of a multi-node deployment (default 1 s, so 2 s; 0 turns the cache off).
 ///
 /// A page computed while an invalidation happened is not stored: it carries the version it was
 /// computed at, and `store` drops it when that version is no longer current.
+///
+/// No stampede when a page only aged out: the first reader after expiry recomputes it, and until it
+/// stores the new page (at most one more `ttl`) the viewer's other requests get the expired bytes.
+/// An invalidated page is never served.
 final class HomePageCache: Sendable {
     struct Key: Hashable, Sendable {
         var viewer: ID
@@ -35,6 +39,8 @@ final class HomePageCache: Sendable {
         var bytes: [UInt8]
         var expires: ContinuousClock.Instant
         var version: Version
+        /// Set when a reader took on recomputing the expired page: served until then meanwhile.
+        var refreshingUntil: ContinuousClock.Instant?
     }
 
     private struct State {
@@ -75,12 +81,16 @@ final class HomePageCache: Sendable {
         let now = ContinuousClock.now
         let bytes: [UInt8]? = state.withLock { state in
             guard let entry = state.entries[key] else { return nil }
-            guard entry.expires > now, entry.version == state.version(key.viewer) else {
+            guard entry.version == state.version(key.viewer), now < entry.expires + ttl else {
                 state.entries[key] = nil
                 state.bytes -= entry.bytes.count
                 return nil
             }
-            return entry.bytes
+            if entry.expires > now { return entry.bytes }
+            if let until = entry.refreshingUntil, until > now { return entry.bytes }
+            // Aged out: this caller recomputes; the viewer's concurrent requests keep these bytes.
+            state.entries[key]?.refreshingUntil = entry.expires + ttl
+            return nil
         }
         if bytes == nil { misses.increment() } else { hits.increment() }
         return bytes
