@@ -7,6 +7,9 @@ public enum RoostMetrics {
     /// Hot-read cache lookups served from memory / loaded from the database, by `cache`.
     static let cacheHits = "roost_cache_hits_total"
     static let cacheMisses = "roost_cache_misses_total"
+    /// Aged entries served while one reader recomputes them in the background, by `cache`: a hit
+    /// for the reader, a recomputation for the server.
+    static let cacheRefreshes = "roost_cache_refreshes_total"
     /// Fan-out jobs waiting or running (gauge), and the age in seconds of the oldest (gauge).
     static let fanOutQueueDepth = "roost_fanout_queue_depth"
     static let fanOutQueueLag = "roost_fanout_queue_lag_seconds"

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import RoostCore
 import RoostStorage
 
@@ -33,16 +34,34 @@ struct FeedsController {
         let query = try ListQuery(request, context: context, codec: services.cursors, scope: scope)
         feeds.recentReaders.record(viewer.userID)
         if algorithm == .chronological {
+            let services = self.services
+            /// The page's bytes, stored as the viewer's first page when `key` is set.
+            @Sendable func compute(storingAs key: HomePageCache.Key?) async throws -> [UInt8] {
+                let version = services.feeds.homePages.version(viewer: viewer.userID)
+                let (page, flags) = try await services.feeds.homePage(
+                    viewer: viewer, after: query.afterID, limit: query.limit, filter: filter, renderer: services.renderer)
+                let bytes = try await services.renderer.pageBytes(
+                    page.items, viewer: viewer, knownFlags: flags, nextCursor: query.cursor(after: page.next, codec: services.cursors))
+                if let key { services.feeds.homePages.store(key, bytes: bytes, version: version) }
+                return bytes
+            }
+            guard query.position == nil else { return JSONBody.response(bytes: try await compute(storingAs: nil), status: .ok) }
             // First pages come from memory while nothing changed them (`HomePageCache`).
-            let key = query.position == nil ? HomePageCache.Key(viewer: viewer.userID, limit: query.limit, filter: filter.scopeKey) : nil
-            if let key, let bytes = feeds.homePages.page(key) { return JSONBody.response(bytes: bytes, status: .ok) }
-            let version = feeds.homePages.version(viewer: viewer.userID)
-            let (page, flags) = try await feeds.homePage(
-                viewer: viewer, after: query.afterID, limit: query.limit, filter: filter, renderer: services.renderer)
-            let bytes = try await services.renderer.pageBytes(
-                page.items, viewer: viewer, knownFlags: flags, nextCursor: query.cursor(after: page.next, codec: services.cursors))
-            if let key { feeds.homePages.store(key, bytes: bytes, version: version) }
-            return JSONBody.response(bytes: bytes, status: .ok)
+            let key = HomePageCache.Key(viewer: viewer.userID, limit: query.limit, filter: filter.scopeKey)
+            switch feeds.homePages.lookup(key) {
+            case .hit(let bytes):
+                return JSONBody.response(bytes: bytes, status: .ok)
+            case .stale(let bytes):
+                let logger = context.logger
+                Task {
+                    do { _ = try await compute(storingAs: key) } catch {
+                        logger.warning("home page refresh failed", metadata: ["error": "\(error)"])
+                    }
+                }
+                return JSONBody.response(bytes: bytes, status: .ok)
+            case .miss:
+                return JSONBody.response(bytes: try await compute(storingAs: key), status: .ok)
+            }
         }
         let values = query.position?.values ?? []
         let (snapshotID, offset, chronologicalAfter) = (values.count == 3) ? (values[0], Int(values[1]), values[2]) : (0, 0, 0)

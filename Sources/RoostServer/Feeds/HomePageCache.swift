@@ -19,9 +19,11 @@ import Synchronization
 /// A page computed while an invalidation happened is not stored: it carries the version it was
 /// computed at, and `store` drops it when that version is no longer current.
 ///
-/// No stampede when a page only aged out: the first reader after expiry recomputes it, and until it
-/// stores the new page (at most one more `ttl`) the viewer's other requests get the expired bytes.
-/// An invalidated page is never served.
+/// No stampede and no wait when a page only aged out (stale-while-revalidate): the first reader
+/// after expiry gets the aged bytes and recomputes the page in the background; until it is stored
+/// (at most one more `ttl`) the viewer's other requests get the aged bytes too. An invalidated
+/// page is never served: after the viewer's own change or a fan-out to them, the read waits for
+/// the new page.
 final class HomePageCache: Sendable {
     struct Key: Hashable, Sendable {
         var viewer: ID
@@ -66,6 +68,7 @@ final class HomePageCache: Sendable {
     private let maxTrackedViewers = 200_000
     private let hits = Counter(label: RoostMetrics.cacheHits, dimensions: [("cache", "home_pages")])
     private let misses = Counter(label: RoostMetrics.cacheMisses, dimensions: [("cache", "home_pages")])
+    private let refreshes = Counter(label: RoostMetrics.cacheRefreshes, dimensions: [("cache", "home_pages")])
 
     init(ttl: Duration, maxBytes: Int) {
         self.ttl = ttl
@@ -76,24 +79,38 @@ final class HomePageCache: Sendable {
 
     func version(viewer: ID) -> Version { state.withLock { $0.version(viewer) } }
 
-    func page(_ key: Key) -> [UInt8]? {
-        guard isEnabled else { return nil }
+    /// What the cache holds for one first page.
+    enum Lookup: Equatable {
+        /// The page, current.
+        case hit([UInt8])
+        /// The page aged out and this caller is the one to recompute and `store` it (the viewer's
+        /// other requests meanwhile get `hit` with these bytes): serve them and refresh.
+        case stale([UInt8])
+        /// Nothing servable: compute the page.
+        case miss
+    }
+
+    func lookup(_ key: Key) -> Lookup {
+        guard isEnabled else { return .miss }
         let now = ContinuousClock.now
-        let bytes: [UInt8]? = state.withLock { state in
-            guard let entry = state.entries[key] else { return nil }
+        let found: Lookup = state.withLock { state in
+            guard let entry = state.entries[key] else { return .miss }
             guard entry.version == state.version(key.viewer), now < entry.expires + ttl else {
                 state.entries[key] = nil
                 state.bytes -= entry.bytes.count
-                return nil
+                return .miss
             }
-            if entry.expires > now { return entry.bytes }
-            if let until = entry.refreshingUntil, until > now { return entry.bytes }
-            // Aged out: this caller recomputes; the viewer's concurrent requests keep these bytes.
+            if entry.expires > now { return .hit(entry.bytes) }
+            if let until = entry.refreshingUntil, until > now { return .hit(entry.bytes) }
             state.entries[key]?.refreshingUntil = entry.expires + ttl
-            return nil
+            return .stale(entry.bytes)
         }
-        if bytes == nil { misses.increment() } else { hits.increment() }
-        return bytes
+        switch found {
+        case .hit: hits.increment()
+        case .stale: hits.increment(); refreshes.increment()
+        case .miss: misses.increment()
+        }
+        return found
     }
 
     func store(_ key: Key, bytes: [UInt8], version: Version) {
