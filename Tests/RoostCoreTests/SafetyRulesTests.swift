@@ -59,6 +59,17 @@ import Testing
         #expect(verdict("hello", recent: ["hello", "hello", "Hello"]).status == .approved, "short posts repeat naturally")
     }
 
+    @Test func duplicateNormalizationMatchesItsDefinition() {
+        let texts = [
+            "  Hello\r\n   World\t", "Buy NOW at https://Example.com", "a\u{0B}b\u{0C}c\u{1C}d", "", "   ", "X",
+            "ÄBC  Déf", "tab\tand\u{00A0}nbsp", "ünïcode  and ASCII", "MiXeD 123 !?",
+        ]
+        for text in texts {
+            #expect(TextAnalysis.normalized(text) == TextAnalysis.normalizedUnicode(text), "\(text.debugDescription)")
+        }
+        #expect(TextAnalysis.normalized("  Same\n\nTEXT ") == "same text")
+    }
+
     @Test func eachCheckObjects() {
         var policy = ModerationPolicy()
         policy.bannedTerms = ["buy followers", "scamcoin"]

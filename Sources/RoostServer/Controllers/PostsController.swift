@@ -114,7 +114,8 @@ struct PostsController {
             // A held or removed post enters no stream; approval announces it (`ModerationService`).
             if stored.moderationStatus == .approved { services.events.publish(.postCreated(stored)) }
             services.feeds.invalidate(user: viewer.userID)
-            return try await respondOnce(key: key) { try await services.renderer.body(stored, viewer: viewer) }
+            // Nobody has liked or shared a post that did not exist before this request.
+            return try await respondOnce(key: key) { try await services.renderer.body(stored, viewer: viewer, knownFlags: ViewerPostFlags()) }
         case .replay(let id, let response):
             return try await replay(response) {
                 guard let post = try await services.store.post(id: id) else { throw RoostError.notFound }

@@ -49,12 +49,22 @@ struct PostRenderer: Sendable {
     }
 
     /// Hydrated bodies; ranked feeds pass each post's score breakdown.
-    func bodies(_ posts: [Post], viewer: Viewer?, scores: [ID: ScoreBreakdown] = [:]) async throws -> [PostBody] {
+    /// - Parameter knownFlags: the viewer's flags when the caller knows them (a post it just
+    ///   created has none), so the store is not asked.
+    func bodies(_ posts: [Post], viewer: Viewer?, scores: [ID: ScoreBreakdown] = [:], knownFlags: [ID: ViewerPostFlags]? = nil)
+        async throws -> [PostBody]
+    {
         guard !posts.isEmpty else { return [] }
-        async let authors = feeds.users(Array(Set(posts.map(\.authorID))))
-        async let flags: [ID: ViewerPostFlags] =
-            if let viewer { store.viewerFlags(userID: viewer.userID, postIDs: posts.map(\.id)) } else { [:] }
-        let (authorMap, flagMap) = try await (authors, flags)
+        let authorMap: [ID: User]
+        let flagMap: [ID: ViewerPostFlags]
+        if let viewer, knownFlags == nil {
+            async let authors = feeds.users(Array(Set(posts.map(\.authorID))))
+            async let flags = store.viewerFlags(userID: viewer.userID, postIDs: posts.map(\.id))
+            (authorMap, flagMap) = try await (authors, flags)
+        } else {
+            // Nothing to overlap: a child task would cost more than it saves.
+            (authorMap, flagMap) = (try await feeds.users(Array(Set(posts.map(\.authorID)))), knownFlags ?? [:])
+        }
         return posts.map { post in
             let breakdown = scores[post.id]
             return PostBody(
@@ -138,9 +148,9 @@ struct PostRenderer: Sendable {
         value.isFinite ? "\(value)" : "0"
     }
 
-    func body(_ post: Post, viewer: Viewer?) async throws -> PostBody {
+    func body(_ post: Post, viewer: Viewer?, knownFlags: ViewerPostFlags? = nil) async throws -> PostBody {
         // A single-element array always yields a single body.
-        try await bodies([post], viewer: viewer)[0]
+        try await bodies([post], viewer: viewer, knownFlags: knownFlags.map { [post.id: $0] })[0]
     }
 
     func commentBodies(_ comments: [Comment]) async throws -> [CommentBody] {
