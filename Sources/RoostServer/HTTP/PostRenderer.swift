@@ -129,7 +129,7 @@ struct PostRenderer: Sendable {
             first = false
             out += fragment
             let flags = flagMap[post.id] ?? ViewerPostFlags()
-            out += Array(#","viewer":{"liked":\#(flags.liked),"shared":\#(flags.shared)}"#.utf8)
+            out += Self.viewerParts[(flags.liked ? 1 : 0) + (flags.shared ? 2 : 0)]
             if let b = scores[post.id] {
                 out += Array(
                     #","score":\#(Self.number(b.score)),"reasons":{"recency":\#(Self.number(b.recency)),"engagement":\#(Self.number(b.engagement)),"affinity":\#(Self.number(b.affinity)),"organization":\#(Self.number(b.organization))}"#
@@ -141,6 +141,12 @@ struct PostRenderer: Sendable {
         let cursor = nextCursor.map { "\"\($0)\"" } ?? "null"
         out += Array(#"],"next_cursor":\#(cursor),"has_more":\#(nextCursor != nil)}"#.utf8)
         return out
+    }
+
+    /// The `viewer` member for each combination of flags (index: liked + 2 × shared), encoded
+    /// once rather than interpolated for every post of every page.
+    static let viewerParts: [[UInt8]] = [(false, false), (true, false), (false, true), (true, true)].map { liked, shared in
+        Array(#","viewer":{"liked":\#(liked),"shared":\#(shared)}"#.utf8)
     }
 
     /// A JSON number; scores are finite by construction, but never emit NaN or infinity.
