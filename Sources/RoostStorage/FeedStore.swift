@@ -75,6 +75,7 @@ extension FeedStore {
     public func awaitIdleWriter() async {}
     public var prefersOneFanOutWorker: Bool { false }
     public var batchesPushAcrossAuthors: Bool { false }
+    public var isSingleProcess: Bool { false }
 }
 
 /// A ranked list frozen when a scroll starts, so later pages of the same scroll never repeat a
@@ -167,6 +168,9 @@ public protocol FeedStore: Sendable {
     /// timeline page is written once for the posts of every author its owner follows (SQLite; on
     /// PostgreSQL, measured with many small authors posting at once, it cost more than it saved).
     var batchesPushAcrossAuthors: Bool { get }
+    /// Every write to the data passes through this process (SQLite), so this node's cache
+    /// invalidations see every change; false where other nodes write too (PostgreSQL).
+    var isSingleProcess: Bool { get }
     /// Makes a failed job due again at `retryAt`.
     func releaseFanOutJob(id: ID, retryAt: Date) async throws
     /// Jobs waiting or running, and when the oldest was created.

@@ -116,6 +116,7 @@ public final class SQLiteStore: RoostStore {
 
     public var prefersOneFanOutWorker: Bool { true }
     public var batchesPushAcrossAuthors: Bool { true }
+    public var isSingleProcess: Bool { true }
 
     public func ping() async throws {
         _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }

@@ -23,7 +23,9 @@ import Synchronization
 /// after expiry gets the aged bytes and recomputes the page in the background; until it is stored
 /// (at most one more `ttl`) the viewer's other requests get the aged bytes too. An invalidated
 /// page is never served: after the viewer's own change or a fan-out to them, the read waits for
-/// the new page.
+/// the new page. Where this node sees every write (SQLite), an aged page that nothing
+/// invalidated has the same posts, so the refresh renders its `Source` again with current
+/// counters and profiles instead of reading the timeline, up to `reuseLimit` after it was computed.
 final class HomePageCache: Sendable {
     struct Key: Hashable, Sendable {
         var viewer: ID
@@ -37,10 +39,22 @@ final class HomePageCache: Sendable {
         fileprivate var viewer: UInt64
     }
 
+    /// What a page was rendered from: its posts in order, the viewer's flags for them and its next
+    /// cursor. While nothing invalidated the page these are still its content; only counters and
+    /// author profiles may have aged.
+    struct Source: Sendable {
+        var postIDs: [ID]
+        var flags: [ID: ViewerPostFlags]
+        var nextCursor: String?
+        /// When the page was last computed from the store (re-rendering keeps it).
+        var computedAt: ContinuousClock.Instant
+    }
+
     private struct Entry {
         var bytes: [UInt8]
         var expires: ContinuousClock.Instant
         var version: Version
+        var source: Source?
         /// Set when a reader took on recomputing the expired page: served until then meanwhile.
         var refreshingUntil: ContinuousClock.Instant?
     }
@@ -63,6 +77,10 @@ final class HomePageCache: Sendable {
 
     private let state = Mutex(State())
     private let ttl: Duration
+    /// How long after a page was computed its source may still be re-rendered: the bound on how
+    /// late a change this node's invalidations do not see shows (another process writing the
+    /// SQLite file, a second in-process node in tests).
+    let reuseLimit: Duration
     private let maxBytes: Int
     /// Viewers whose versions are tracked before the map is reset (as `invalidateAll`).
     private let maxTrackedViewers = 200_000
@@ -72,6 +90,7 @@ final class HomePageCache: Sendable {
 
     init(ttl: Duration, maxBytes: Int) {
         self.ttl = ttl
+        self.reuseLimit = ttl * 5
         self.maxBytes = maxBytes
     }
 
@@ -80,14 +99,23 @@ final class HomePageCache: Sendable {
     func version(viewer: ID) -> Version { state.withLock { $0.version(viewer) } }
 
     /// What the cache holds for one first page.
-    enum Lookup: Equatable {
+    enum Lookup {
         /// The page, current.
         case hit([UInt8])
         /// The page aged out and this caller is the one to recompute and `store` it (the viewer's
-        /// other requests meanwhile get `hit` with these bytes): serve them and refresh.
-        case stale([UInt8])
+        /// other requests meanwhile get `hit` with these bytes): serve them and refresh, from
+        /// `source` where this node sees every change (`isSingleProcess`).
+        case stale([UInt8], Source?)
         /// Nothing servable: compute the page.
         case miss
+
+        /// The bytes this lookup may serve.
+        var bytes: [UInt8]? {
+            switch self {
+            case .hit(let bytes), .stale(let bytes, _): bytes
+            case .miss: nil
+            }
+        }
     }
 
     func lookup(_ key: Key) -> Lookup {
@@ -103,7 +131,7 @@ final class HomePageCache: Sendable {
             if entry.expires > now { return .hit(entry.bytes) }
             if let until = entry.refreshingUntil, until > now { return .hit(entry.bytes) }
             state.entries[key]?.refreshingUntil = entry.expires + ttl
-            return .stale(entry.bytes)
+            return .stale(entry.bytes, entry.source.flatMap { now - $0.computedAt < reuseLimit ? $0 : nil })
         }
         switch found {
         case .hit: hits.increment()
@@ -113,7 +141,7 @@ final class HomePageCache: Sendable {
         return found
     }
 
-    func store(_ key: Key, bytes: [UInt8], version: Version) {
+    func store(_ key: Key, bytes: [UInt8], version: Version, source: Source? = nil) {
         guard isEnabled, bytes.count <= maxBytes / 16 else { return }
         let now = ContinuousClock.now
         state.withLock { state in
@@ -129,7 +157,7 @@ final class HomePageCache: Sendable {
             if let old = state.entries[key] { state.bytes -= old.bytes.count }
             // Expiry spread over the last quarter of the TTL: pages made together (a wave of app
             // opens, a restart) would otherwise all be recomputed in the same instant.
-            state.entries[key] = Entry(bytes: bytes, expires: now + ttl * Double.random(in: 0.75...1), version: version)
+            state.entries[key] = Entry(bytes: bytes, expires: now + ttl * Double.random(in: 0.75...1), version: version, source: source)
             state.bytes += bytes.count
         }
     }
