@@ -23,6 +23,31 @@ struct FeedEngineTests {
         try await api.allPages("/feeds/home?algorithm=\(algorithm)", token: account.access, limit: limit).compactMap { $0["id"]?.string }
     }
 
+    /// The first item of `account`'s home feed (limit 5, so from the first-page cache).
+    static func firstHomeItem(_ api: API, _ account: Account) async throws -> JSON? {
+        try await api.get("/feeds/home?limit=5", token: account.access).body["items"]?.array?.first
+    }
+
+    /// `reader` follows `author` (their timeline active), then `author` posts `text`, fanned out.
+    static func followAndPost(_ api: API, reader: Account, author: Account, text: String) async throws -> String {
+        _ = try await api.put("/users/\(author.id)/follow", token: reader.access)
+        _ = try await homeIDs(api, reader)
+        let id = try #require(try await api.createPost(author, text: text)["id"]?.string)
+        try await drainFanOut(api)
+        return id
+    }
+
+    /// Reads every 100 ms until `read` gives `expected` or `within` has passed; the last value.
+    static func poll<T: Equatable>(within: Duration, until expected: T, _ read: () async throws -> T) async throws -> T {
+        let deadline = ContinuousClock.now + within
+        var seen = try await read()
+        while seen != expected, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+            seen = try await read()
+        }
+        return seen
+    }
+
     @Test("a follower sees a new post after fan-out; the author at once; a non-follower never")
     func followerSeesPost() async throws {
         try await TestApp.run { api in
@@ -174,13 +199,8 @@ struct FeedEngineTests {
         try await TestApp.run { api in
             let author = try await api.register("cachedauthor")
             let reader = try await api.register("cachedreader")
-            _ = try await api.put("/users/\(author.id)/follow", token: reader.access)
-            _ = try await Self.homeIDs(api, reader)
-            let id = try #require(try await api.createPost(author, text: "first text")["id"]?.string)
-            try await Self.drainFanOut(api)
-            func firstItem() async throws -> JSON? {
-                try await api.get("/feeds/home?limit=5", token: reader.access).body["items"]?.array?.first
-            }
+            let id = try await Self.followAndPost(api, reader: reader, author: author, text: "first text")
+            func firstItem() async throws -> JSON? { try await Self.firstHomeItem(api, reader) }
             #expect(try await firstItem()?["id"]?.string == id)
             #expect(try await firstItem()?["viewer"]?["liked"]?.bool == false, "served twice: the second from the cache")
             _ = try await api.put("/posts/\(id)/like", token: reader.access)
@@ -219,28 +239,20 @@ struct FeedEngineTests {
         #expect(cache.lookup(key).bytes == nil)
     }
 
-    @Test("an aged first page shows others' new likes: its refresh renders today's counters")
+    @Test("another user's like shows in a reader's cached first page within its staleness bound")
     func agedPageRefreshShowsNewCounts() async throws {
         try await TestApp.run { api in
             let author = try await api.register("counted")
             let reader = try await api.register("countreader")
             let fan = try await api.register("countfan")
-            _ = try await api.put("/users/\(author.id)/follow", token: reader.access)
-            _ = try await Self.homeIDs(api, reader)
-            let id = try #require(try await api.createPost(author, text: "count me")["id"]?.string)
-            try await Self.drainFanOut(api)
-            func likes() async throws -> Int? {
-                try await api.get("/feeds/home?limit=5", token: reader.access).body["items"]?.array?.first?["like_count"]?.int
-            }
-            #expect(try await likes() == 0)
+            let id = try await Self.followAndPost(api, reader: reader, author: author, text: "count me")
+            #expect(try await Self.firstHomeItem(api, reader)?["like_count"]?.int == 0)
             // Someone else's like changes no cached page; the reader sees it once the page aged
             // (homePageTTL) and was refreshed, with the post cache's TTL on top.
             _ = try await api.put("/posts/\(id)/like", token: fan.access)
-            let deadline = ContinuousClock.now + api.services.configuration.homePageTTL * 2 + api.services.configuration.cacheTTL + .seconds(2)
-            var seen = try await likes()
-            while seen != 1, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(100))
-                seen = try await likes()
+            let configuration = api.services.configuration
+            let seen = try await Self.poll(within: configuration.homePageTTL * 2 + configuration.cacheTTL + .seconds(2), until: 1) {
+                try await Self.firstHomeItem(api, reader)?["like_count"]?.int
             }
             #expect(seen == 1)
         }
@@ -266,15 +278,8 @@ struct FeedEngineTests {
             // `reuseLimit` after it was computed, plus a TTL.
             let readerID = try #require(UInt64(reader.id))
             #expect(try await api.services.store.timelineEntries(userID: readerID, before: nil, floor: 0, limit: 10).map(String.init) == [id])
-            let homePageTTL = api.services.configuration.homePageTTL
-            let deadline = ContinuousClock.now + api.services.feeds.homePages.reuseLimit + homePageTTL * 2 + .seconds(2)
-            var seen: [String] = []
-            while ContinuousClock.now < deadline {
-                seen = try await Self.homeIDs(api, reader)
-                if seen == [id] { break }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            #expect(seen == [id])
+            let within = api.services.feeds.homePages.reuseLimit + api.services.configuration.homePageTTL * 2 + .seconds(2)
+            #expect(try await Self.poll(within: within, until: [id]) { try await Self.homeIDs(api, reader) } == [id])
         }
     }
 
