@@ -25,12 +25,14 @@ extension SQLiteStore {
         guard !notifications.isEmpty else { return [] }
         return try await write { db in
             var stored: [NotificationRecord] = []
+            // Prepared once per connection: batches hold the one writer that follows and posts wait for.
+            let insert = try db.cachedStatement(
+                sql: """
+                    INSERT INTO notifications (id, recipient_id, kind, actor_id, post_id, comment_id, created_at, read, dedupe_key)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                    """)
             for notification in notifications {
-                try db.execute(
-                    sql: """
-                        INSERT INTO notifications (id, recipient_id, kind, actor_id, post_id, comment_id, created_at, read, dedupe_key)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                        """,
+                try insert.execute(
                     arguments: [
                         Int64(notification.id), Int64(notification.recipientID), notification.kind.rawValue, Int64(notification.actorID),
                         notification.postID.map { Int64($0) }, notification.commentID.map { Int64($0) }, notification.createdAt.millis,

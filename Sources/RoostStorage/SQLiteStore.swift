@@ -287,22 +287,24 @@ public final class SQLiteStore: RoostStore {
     // MARK: Follows
 
     public func follow(followerID: ID, followeeID: ID, id: ID, now: Date, backfill: Int) async throws -> Bool {
+        // Cached statements: a follow holds the one writer, and preparing its four statements
+        // afresh each time was a fifth of its time in the transaction.
         try await write { db in
-            try db.execute(
-                sql: "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                arguments: [Int64(followerID), Int64(followeeID), Int64(id), now.millis])
+            try db.cachedStatement(sql: "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
+                .execute(arguments: [Int64(followerID), Int64(followeeID), Int64(id), now.millis])
             guard db.changesCount > 0 else { return false }
-            try db.execute(sql: "UPDATE users SET following_count = following_count + 1 WHERE id = ?", arguments: [Int64(followerID)])
-            try db.execute(sql: "UPDATE users SET followers_count = followers_count + 1 WHERE id = ?", arguments: [Int64(followeeID)])
+            try db.cachedStatement(sql: "UPDATE users SET following_count = following_count + 1 WHERE id = ?").execute(arguments: [Int64(followerID)])
+            try db.cachedStatement(sql: "UPDATE users SET followers_count = followers_count + 1 WHERE id = ?").execute(arguments: [Int64(followeeID)])
             if backfill > 0 {
                 // Only above the follower's floor: below it, reads pull from everyone followed anyway.
-                try db.execute(
+                try db.cachedStatement(
                     sql: """
                         INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
                         SELECT ?, id, author_id FROM posts
                         WHERE author_id = ? AND pull_only = 0 AND id >= (SELECT timeline_floor FROM users WHERE id = ?)
                         ORDER BY id DESC LIMIT ?
-                        """, arguments: [Int64(followerID), Int64(followeeID), Int64(followerID), backfill])
+                        """
+                ).execute(arguments: [Int64(followerID), Int64(followeeID), Int64(followerID), backfill])
             }
             return true
         }
