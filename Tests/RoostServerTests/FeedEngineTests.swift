@@ -217,7 +217,7 @@ struct FeedEngineTests {
 
     @Test("an aged-out first page is served while one reader refreshes it; an invalidated one is never served")
     func agedOutPageIsRefreshedOnce() async throws {
-        let cache = HomePageCache(ttl: .seconds(2), maxBytes: 1 << 20)
+        let cache = HomePageCache(ttl: .seconds(2), maxBytes: 1 << 20, reusesSources: true)
         let key = HomePageCache.Key(viewer: 7, limit: 20, filter: "")
         cache.store(key, bytes: [1], version: cache.version(viewer: 7), source: .init(postIDs: [42], flags: [:], nextCursor: nil, computedAt: .now))
         #expect(cache.lookup(key).isHit([1]))
@@ -369,5 +369,13 @@ extension HomePageCache.Lookup {
 
     func isStale(_ expected: [UInt8]) -> Bool {
         if case .stale(let bytes, _) = self { bytes == expected } else { false }
+    }
+
+    /// The bytes this lookup may serve.
+    var bytes: [UInt8]? {
+        switch self {
+        case .hit(let bytes), .stale(let bytes, _): bytes
+        case .miss: nil
+        }
     }
 }

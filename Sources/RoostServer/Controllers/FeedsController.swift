@@ -35,28 +35,31 @@ struct FeedsController {
         feeds.recentReaders.record(viewer.userID)
         if algorithm == .chronological {
             let services = self.services
-            /// The page's bytes, stored as the viewer's first page when `key` is set.
+            /// The page's bytes from `source`'s posts, stored as the viewer's first page when `key` is set.
+            @Sendable func render(_ posts: [Post], _ source: HomePageCache.Source, version: HomePageCache.Version, storingAs key: HomePageCache.Key?)
+                async throws -> [UInt8]
+            {
+                let bytes = try await services.renderer.pageBytes(posts, viewer: viewer, knownFlags: source.flags, nextCursor: source.nextCursor)
+                if let key { services.feeds.homePages.store(key, bytes: bytes, version: version, source: source) }
+                return bytes
+            }
+            /// The page read from the store.
             @Sendable func compute(storingAs key: HomePageCache.Key?) async throws -> [UInt8] {
                 let version = services.feeds.homePages.version(viewer: viewer.userID)
                 let computedAt = ContinuousClock.now
                 let (page, flags) = try await services.feeds.homePage(
                     viewer: viewer, after: query.afterID, limit: query.limit, filter: filter, renderer: services.renderer)
-                let nextCursor = query.cursor(after: page.next, codec: services.cursors)
-                let bytes = try await services.renderer.pageBytes(page.items, viewer: viewer, knownFlags: flags, nextCursor: nextCursor)
-                if let key {
-                    let source = HomePageCache.Source(postIDs: page.items.map(\.id), flags: flags, nextCursor: nextCursor, computedAt: computedAt)
-                    services.feeds.homePages.store(key, bytes: bytes, version: version, source: source)
-                }
-                return bytes
+                let source = HomePageCache.Source(
+                    postIDs: page.items.map(\.id), flags: flags, nextCursor: query.cursor(after: page.next, codec: services.cursors),
+                    computedAt: computedAt)
+                return try await render(page.items, source, version: version, storingAs: key)
             }
             /// An aged page whose content nothing changed, rendered again with today's counters
             /// and profiles: the timeline, the visibility and the flags need not be read again.
             @Sendable func rerender(_ source: HomePageCache.Source, storingAs key: HomePageCache.Key) async throws {
                 let version = services.feeds.homePages.version(viewer: viewer.userID)
                 let found = try await services.feeds.posts(source.postIDs)
-                let posts = source.postIDs.compactMap { found[$0] }
-                let bytes = try await services.renderer.pageBytes(posts, viewer: viewer, knownFlags: source.flags, nextCursor: source.nextCursor)
-                services.feeds.homePages.store(key, bytes: bytes, version: version, source: source)
+                _ = try await render(source.postIDs.compactMap { found[$0] }, source, version: version, storingAs: key)
             }
             guard query.position == nil else { return JSONBody.response(bytes: try await compute(storingAs: nil), status: .ok) }
             // First pages come from memory while nothing changed them (`HomePageCache`).
@@ -66,11 +69,9 @@ struct FeedsController {
                 return JSONBody.response(bytes: bytes, status: .ok)
             case .stale(let bytes, let source):
                 let logger = context.logger
-                // Only where this node sees every write is "not invalidated" the same as "unchanged".
-                let reusable = services.store.isSingleProcess ? source : nil
                 Task {
                     do {
-                        if let reusable { try await rerender(reusable, storingAs: key) } else { _ = try await compute(storingAs: key) }
+                        if let source { try await rerender(source, storingAs: key) } else { _ = try await compute(storingAs: key) }
                     } catch {
                         logger.warning("home page refresh failed", metadata: ["error": "\(error)"])
                     }

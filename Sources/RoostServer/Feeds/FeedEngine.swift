@@ -37,7 +37,8 @@ public final class FeedEngine: Sendable {
         self.users = TTLCache(name: "users", ttl: configuration.cacheTTL * 3, capacity: 100_000)
         self.postJSON = TTLCache(name: "post_json", ttl: configuration.cacheTTL, capacity: 200_000)
         self.memberships = TTLCache(name: "memberships", ttl: configuration.cacheTTL * 3, capacity: 100_000)
-        self.homePages = HomePageCache(ttl: configuration.homePageTTL, maxBytes: configuration.homePageBytes)
+        self.homePages = HomePageCache(
+            ttl: configuration.homePageTTL, maxBytes: configuration.homePageBytes, reusesSources: store.isSingleProcess)
     }
 
     var policy: FanOutPolicy { configuration.fanOut }

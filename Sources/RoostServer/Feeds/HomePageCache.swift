@@ -55,8 +55,8 @@ final class HomePageCache: Sendable {
         var expires: ContinuousClock.Instant
         var version: Version
         var source: Source?
-        /// Set when a reader took on recomputing the expired page: served until then meanwhile.
-        var refreshingUntil: ContinuousClock.Instant?
+        /// A reader took on recomputing the aged page; until `expires + ttl` it is served meanwhile.
+        var refreshing = false
     }
 
     private struct State {
@@ -77,6 +77,9 @@ final class HomePageCache: Sendable {
 
     private let state = Mutex(State())
     private let ttl: Duration
+    /// Whether aged pages are refreshed from their `Source`: only where this node sees every
+    /// write (`FeedStore.isSingleProcess`); elsewhere sources are not kept.
+    private let reusesSources: Bool
     /// How long after a page was computed its source may still be re-rendered: the bound on how
     /// late a change this node's invalidations do not see shows (another process writing the
     /// SQLite file, a second in-process node in tests).
@@ -88,8 +91,9 @@ final class HomePageCache: Sendable {
     private let misses = Counter(label: RoostMetrics.cacheMisses, dimensions: [("cache", "home_pages")])
     private let refreshes = Counter(label: RoostMetrics.cacheRefreshes, dimensions: [("cache", "home_pages")])
 
-    init(ttl: Duration, maxBytes: Int) {
+    init(ttl: Duration, maxBytes: Int, reusesSources: Bool) {
         self.ttl = ttl
+        self.reusesSources = reusesSources
         self.reuseLimit = ttl * 5
         self.maxBytes = maxBytes
     }
@@ -103,19 +107,11 @@ final class HomePageCache: Sendable {
         /// The page, current.
         case hit([UInt8])
         /// The page aged out and this caller is the one to recompute and `store` it (the viewer's
-        /// other requests meanwhile get `hit` with these bytes): serve them and refresh, from
-        /// `source` where this node sees every change (`isSingleProcess`).
+        /// other requests meanwhile get `hit` with these bytes): serve them and refresh, by
+        /// rendering `source` again when there is one, else from the store.
         case stale([UInt8], Source?)
         /// Nothing servable: compute the page.
         case miss
-
-        /// The bytes this lookup may serve.
-        var bytes: [UInt8]? {
-            switch self {
-            case .hit(let bytes), .stale(let bytes, _): bytes
-            case .miss: nil
-            }
-        }
     }
 
     func lookup(_ key: Key) -> Lookup {
@@ -128,9 +124,8 @@ final class HomePageCache: Sendable {
                 state.bytes -= entry.bytes.count
                 return .miss
             }
-            if entry.expires > now { return .hit(entry.bytes) }
-            if let until = entry.refreshingUntil, until > now { return .hit(entry.bytes) }
-            state.entries[key]?.refreshingUntil = entry.expires + ttl
+            if entry.expires > now || entry.refreshing { return .hit(entry.bytes) }
+            state.entries[key]?.refreshing = true
             return .stale(entry.bytes, entry.source.flatMap { now - $0.computedAt < reuseLimit ? $0 : nil })
         }
         switch found {
@@ -157,7 +152,8 @@ final class HomePageCache: Sendable {
             if let old = state.entries[key] { state.bytes -= old.bytes.count }
             // Expiry spread over the last quarter of the TTL: pages made together (a wave of app
             // opens, a restart) would otherwise all be recomputed in the same instant.
-            state.entries[key] = Entry(bytes: bytes, expires: now + ttl * Double.random(in: 0.75...1), version: version, source: source)
+            state.entries[key] = Entry(
+                bytes: bytes, expires: now + ttl * Double.random(in: 0.75...1), version: version, source: reusesSources ? source : nil)
             state.bytes += bytes.count
         }
     }
