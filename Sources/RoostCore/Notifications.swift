@@ -50,6 +50,15 @@ public struct NotificationRecord: Sendable, Equatable {
     }
 }
 
+extension NotificationRecord {
+    /// The notification `draft` becomes, unread.
+    public init(_ draft: NotificationRules.Draft, id: ID, createdAt: Date) {
+        self.init(
+            id: id, recipientID: draft.recipientID, kind: draft.kind, actorID: draft.actorID, postID: draft.post?.id,
+            commentID: draft.commentID, createdAt: createdAt)
+    }
+}
+
 // MARK: - Mentions
 
 /// `@username` mentions in post and comment text.

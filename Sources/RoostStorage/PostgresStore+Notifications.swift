@@ -24,14 +24,19 @@ extension PostgresStore {
     // MARK: Notifications
 
     public func insertNotifications(_ notifications: [NotificationRecord]) async throws -> [NotificationRecord] {
+        try await insertNotifications(notifications, on: nil)
+    }
+
+    /// Stores each notification whose dedupe key is not stored yet, on `connection` (inside its
+    /// transaction) or on any pooled connection; returns those stored.
+    func insertNotifications(_ notifications: [NotificationRecord], on connection: PostgresConnection?) async throws -> [NotificationRecord] {
         // The first of each key wins, within the batch as against the table.
         var keys = Set<String>()
         let batch = notifications.filter { keys.insert($0.dedupeKey).inserted }
         guard !batch.isEmpty else { return [] }
         // One statement for the whole batch: the columns travel as arrays (0 stands for "no post"
         // or "no comment": ids are never 0).
-        let rows = try await rows(
-            """
+        let query: PostgresQuery = """
             INSERT INTO notifications (id, recipient_id, kind, actor_id, post_id, comment_id, created_at, read, dedupe_key)
             SELECT id, recipient, kind, actor, NULLIF(post, 0), NULLIF(comment, 0), created, FALSE, key
             FROM unnest(\(batch.map(\.id.storedBits)), \(batch.map(\.recipientID.storedBits)), \(batch.map(\.kind.rawValue)),
@@ -40,7 +45,9 @@ extension PostgresStore {
               AS t(id, recipient, kind, actor, post, comment, created, key)
             ON CONFLICT DO NOTHING
             RETURNING id
-            """)
+            """
+        let rows: [PostgresRow]
+        if let connection { rows = try await self.rows(query, on: connection) } else { rows = try await self.rows(query) }
         let inserted = Set(try rows.map { try $0.decode(Int64.self) })
         return batch.filter { inserted.contains($0.id.storedBits) }.map { notification in
             var copy = notification

@@ -423,7 +423,9 @@ public final class PostgresStore: RoostStore {
 
     // MARK: Follows
 
-    public func follow(followerID: ID, followeeID: ID, id: ID, now: Date, backfill: Int) async throws -> Bool {
+    public func follow(followerID: ID, followeeID: ID, id: ID, now: Date, backfill: Int, notification: NotificationRecord?) async throws
+        -> FollowChange
+    {
         try await transaction { connection in
             let follower = followerID.pgBits
             let followee = followeeID.pgBits
@@ -433,7 +435,7 @@ public final class PostgresStore: RoostStore {
                 VALUES (\(follower), \(followee), \(id.pgBits), \(now.millis))
                 ON CONFLICT DO NOTHING RETURNING 1
                 """, on: connection)
-            guard !inserted.isEmpty else { return false }
+            guard !inserted.isEmpty else { return FollowChange(isNew: false) }
             // The followee's row lock taken here is also taken by `createPost` and by push batches of
             // the followee's posts, so the backfill below runs after any of those that raced it and
             // sees their posts, or they run after this commit and see the follow.
@@ -449,7 +451,8 @@ public final class PostgresStore: RoostStore {
                     ON CONFLICT DO NOTHING
                     """, on: connection)
             }
-            return true
+            let stored = try await insertNotifications(notification.map { [$0] } ?? [], on: connection)
+            return FollowChange(isNew: true, notification: stored.first)
         }
     }
 

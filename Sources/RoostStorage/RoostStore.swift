@@ -37,6 +37,19 @@ public struct EngagementResult: Sendable, Equatable {
     }
 }
 
+/// What `follow` changed.
+public struct FollowChange: Sendable, Equatable {
+    /// False when the follow already existed: nothing was written.
+    public var isNew: Bool
+    /// The notification as stored, if it was (a re-follow's was stored the first time).
+    public var notification: NotificationRecord?
+
+    public init(isNew: Bool, notification: NotificationRecord? = nil) {
+        self.isNew = isNew
+        self.notification = notification
+    }
+}
+
 /// A user in a list, with the keyset position it was listed at.
 public struct ListedUser: Sendable {
     public var position: ID
@@ -88,9 +101,12 @@ public protocol RoostStore: FeedStore, NotificationStore, SafetyStore {
 
     // MARK: Follows
 
-    /// Returns true when the follow is new. Counters change only then, and in the same transaction
-    /// the followee's newest `backfill` pushable posts enter the follower's timeline.
-    func follow(followerID: ID, followeeID: ID, id: ID, now: Date, backfill: Int) async throws -> Bool
+    /// Counters change only when the follow is new, and then in the same transaction the
+    /// followee's newest `backfill` pushable posts enter the follower's timeline and
+    /// `notification` is stored (unless its dedupe key already was): one commit for the whole
+    /// follow, where a separate notification batch held the one SQLite writer that follows wait for.
+    func follow(followerID: ID, followeeID: ID, id: ID, now: Date, backfill: Int, notification: NotificationRecord?) async throws
+        -> FollowChange
     /// Returns true when a follow was removed; the followee's posts leave the follower's timeline.
     func unfollow(followerID: ID, followeeID: ID) async throws -> Bool
     func relationships(viewerID: ID, otherIDs: [ID]) async throws -> [ID: Relationship]
@@ -142,9 +158,11 @@ public protocol RoostStore: FeedStore, NotificationStore, SafetyStore {
 }
 
 extension RoostStore {
-    /// `follow` with the default backfill of `FanOutPolicy`.
+    /// `follow` with the default backfill of `FanOutPolicy` and no notification; true when the follow is new.
     public func follow(followerID: ID, followeeID: ID, id: ID, now: Date) async throws -> Bool {
-        try await follow(followerID: followerID, followeeID: followeeID, id: id, now: now, backfill: FanOutPolicy().backfillCount)
+        try await follow(
+            followerID: followerID, followeeID: followeeID, id: id, now: now, backfill: FanOutPolicy().backfillCount, notification: nil
+        ).isNew
     }
 
     /// `createPost` under the default `FanOutPolicy`.

@@ -23,29 +23,28 @@ extension SQLiteStore {
 
     public func insertNotifications(_ notifications: [NotificationRecord]) async throws -> [NotificationRecord] {
         guard !notifications.isEmpty else { return [] }
-        return try await write { db in
-            var stored: [NotificationRecord] = []
-            // Prepared once per connection: batches hold the one writer that follows and posts wait for.
-            let insert = try db.cachedStatement(
-                sql: """
-                    INSERT INTO notifications (id, recipient_id, kind, actor_id, post_id, comment_id, created_at, read, dedupe_key)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-                    """)
-            for notification in notifications {
-                try insert.execute(
-                    arguments: [
-                        Int64(notification.id), Int64(notification.recipientID), notification.kind.rawValue, Int64(notification.actorID),
-                        notification.postID.map { Int64($0) }, notification.commentID.map { Int64($0) }, notification.createdAt.millis,
-                        notification.read, notification.dedupeKey,
-                    ])
-                if db.changesCount > 0 {
-                    var copy = notification
-                    copy.createdAt = notification.createdAt.roundedToMillis
-                    stored.append(copy)
-                }
-            }
-            return stored
-        }
+        return try await write { db in try notifications.compactMap { try Self.insert($0, db) } }
+    }
+
+    /// Stores `notification` unless its dedupe key already is; returns it as stored, or nil.
+    static func insert(_ notification: NotificationRecord, _ db: Database) throws -> NotificationRecord? {
+        // Prepared once per connection: notifications are written while holding the one writer
+        // that follows and posts wait for.
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO notifications (id, recipient_id, kind, actor_id, post_id, comment_id, created_at, read, dedupe_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+                """
+        ).execute(
+            arguments: [
+                Int64(notification.id), Int64(notification.recipientID), notification.kind.rawValue, Int64(notification.actorID),
+                notification.postID.map { Int64($0) }, notification.commentID.map { Int64($0) }, notification.createdAt.millis,
+                notification.read, notification.dedupeKey,
+            ])
+        guard db.changesCount > 0 else { return nil }
+        var copy = notification
+        copy.createdAt = notification.createdAt.roundedToMillis
+        return copy
     }
 
     public func notifications(recipientID: ID, before: ID?, limit: Int) async throws -> [NotificationRecord] {

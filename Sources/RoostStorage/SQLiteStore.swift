@@ -286,13 +286,15 @@ public final class SQLiteStore: RoostStore {
 
     // MARK: Follows
 
-    public func follow(followerID: ID, followeeID: ID, id: ID, now: Date, backfill: Int) async throws -> Bool {
-        // Cached statements: a follow holds the one writer, so its four statements are prepared
-        // once per connection rather than on every follow.
+    public func follow(followerID: ID, followeeID: ID, id: ID, now: Date, backfill: Int, notification: NotificationRecord?) async throws
+        -> FollowChange
+    {
+        // Cached statements: a follow holds the one writer, so its statements are prepared once
+        // per connection rather than on every follow.
         try await write { db in
             try db.cachedStatement(sql: "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING")
                 .execute(arguments: [Int64(followerID), Int64(followeeID), Int64(id), now.millis])
-            guard db.changesCount > 0 else { return false }
+            guard db.changesCount > 0 else { return FollowChange(isNew: false) }
             try db.cachedStatement(sql: "UPDATE users SET following_count = following_count + 1 WHERE id = ?").execute(arguments: [Int64(followerID)])
             try db.cachedStatement(sql: "UPDATE users SET followers_count = followers_count + 1 WHERE id = ?").execute(arguments: [Int64(followeeID)])
             if backfill > 0 {
@@ -306,7 +308,7 @@ public final class SQLiteStore: RoostStore {
                         """
                 ).execute(arguments: [Int64(followerID), Int64(followeeID), Int64(followerID), backfill])
             }
-            return true
+            return FollowChange(isNew: true, notification: try notification.flatMap { try Self.insert($0, db) })
         }
     }
 

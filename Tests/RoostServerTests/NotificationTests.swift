@@ -93,6 +93,21 @@ struct NotificationTests {
         }
     }
 
+    @Test("a follow's notification commits with the follow: listed and counted as soon as the follow answers")
+    func followNotificationCommitsWithTheFollow() async throws {
+        try await TestApp.run { api in
+            let star = try await api.register("instant_star")
+            let fan = try await api.register("instant_fan")
+            #expect(try await api.put("/users/\(star.id)/follow", token: fan.access).body["following"]?.bool == true)
+            // No waiting: the notification was in the follow's transaction.
+            let items = try await api.allPages("/notifications", token: star.access)
+            #expect(items.compactMap { $0["type"]?.string } == ["follow"])
+            #expect(items.first?["actor"]?["id"]?.string == fan.id)
+            #expect(try await api.get("/notifications/unread_count", token: star.access).body["unread_count"]?.int == 1)
+            #expect(api.services.events.notificationQueue.count == 0, "follows are not queued for the notification writer")
+        }
+    }
+
     @Test("mentions reach existing accounts that may see the post; replies notify the parent comment's author")
     func mentionsAndReplies() async throws {
         try await TestApp.run { api in

@@ -39,6 +39,31 @@ extension RoostStoreConformance {
             }
         }
 
+        @Test func aNewFollowStoresItsNotificationOnceAcrossRefollows() async throws {
+            try await TestStore.with { store in
+                let ids = IDGenerator()
+                let fan = try await store.makeUser("fan", ids: ids)
+                let star = try await store.makeUser("star", ids: ids)
+                func follow(at time: Date) async throws -> FollowChange {
+                    let notification = NotificationRecord(id: ids.next(), recipientID: star.id, kind: .follow, actorID: fan.id, createdAt: time)
+                    return try await store.follow(
+                        followerID: fan.id, followeeID: star.id, id: ids.next(), now: time, backfill: 20, notification: notification)
+                }
+
+                let first = try await follow(at: t0)
+                #expect(first.isNew)
+                #expect(first.notification?.kind == .follow)
+                #expect(try await store.notifications(recipientID: star.id, before: nil, limit: 10).map(\.id) == [first.notification?.id])
+                // Already following: nothing is written.
+                #expect(try await follow(at: t0 + 1) == FollowChange(isNew: false))
+                // Follow, unfollow, follow: the follow is new, its notification was stored the first time.
+                #expect(try await store.unfollow(followerID: fan.id, followeeID: star.id))
+                #expect(try await follow(at: t0 + 2) == FollowChange(isNew: true))
+                #expect(try await store.notifications(recipientID: star.id, before: nil, limit: 10).count == 1)
+                #expect(try await store.requireUser(star.id).followersCount == 1)
+            }
+        }
+
         @Test func relationshipsInBothDirections() async throws {
             try await TestStore.with { store in
                 let ids = IDGenerator()

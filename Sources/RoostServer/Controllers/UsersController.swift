@@ -92,10 +92,16 @@ struct UsersController {
             throw RoostError.validation(field: nil, message: "you cannot follow yourself")
         }
         let now = services.clock.now()
-        let isNew = try await services.store.follow(
+        let event = DomainEvent.followed(followerID: viewer.userID, followeeID: target.id)
+        // Written with the follow (one commit) rather than by NotificationService's next batch.
+        let notification = NotificationRules.drafts(for: event).first.map {
+            NotificationRecord($0, id: services.ids.next(now: now), createdAt: now)
+        }
+        let change = try await services.store.follow(
             followerID: viewer.userID, followeeID: target.id, id: services.ids.next(now: now), now: now,
-            backfill: services.configuration.fanOut.backfillCount)
-        if isNew { services.events.publish(.followed(followerID: viewer.userID, followeeID: target.id)) }
+            backfill: services.configuration.fanOut.backfillCount, notification: notification)
+        if change.isNew { services.events.publish(event) }
+        NotificationService.announce(change.notification.map { [$0] } ?? [], services: services)
         services.feeds.invalidate(user: viewer.userID)
         services.feeds.invalidate(user: target.id)
         return try JSONBody.response(FollowState(following: true))

@@ -31,10 +31,14 @@ public final class EventBus: Sendable {
         if Self.concernsNotifications(event), notificationQueue.push(event) == .refused { dropped.increment() }
     }
 
-    /// Changes that create notifications, and deletions, whose notifications are removed.
+    /// Changes that create notifications, and deletions, whose notifications are removed. Not
+    /// follows: a follow's notification is stored in the follow's own transaction.
     static func concernsNotifications(_ event: DomainEvent) -> Bool {
-        if case .postDeleted = event { return true }
-        return NotificationRules.mayNotify(event)
+        switch event {
+        case .postDeleted: true
+        case .followed: false
+        default: NotificationRules.mayNotify(event)
+        }
     }
 
     /// Announces a change that only streams care about (a notification stored).

@@ -8,6 +8,9 @@ import RoostStorage
 /// bus's notification queue in batches, so a burst of likes costs one transaction rather than one
 /// per like, and publishes each stored notification to the recipient's streams.
 ///
+/// A follow's notification is the exception: it is written in the follow's own transaction
+/// (`UsersController.follow`), and the bus does not queue follows here.
+///
 /// Who is notified is `NotificationRules`'; whether they may see the post is the renderer's
 /// (`PostVisibilityRule`), exactly as for a feed. A batch that fails is retried with the same ids
 /// (the store's dedupe keys make that harmless) and dropped, counted, after a few attempts.
@@ -104,21 +107,21 @@ struct NotificationService {
             allowed.append(draft)
         }
         let now = services.clock.now()
-        return allowed.map { draft in
-            NotificationRecord(
-                id: services.ids.next(now: now), recipientID: draft.recipientID, kind: draft.kind, actorID: draft.actorID,
-                postID: draft.post?.id, commentID: draft.commentID, createdAt: now)
-        }
+        return allowed.map { NotificationRecord($0, id: services.ids.next(now: now), createdAt: now) }
     }
 
     private func store(_ records: [NotificationRecord], deletions events: [DomainEvent]) async throws {
-        let stored = try await services.store.insertNotifications(records)
+        Self.announce(try await services.store.insertNotifications(records), services: services)
+        for case .postDeleted(let postID, _) in events {
+            try await services.store.deleteNotifications(postID: postID)
+        }
+    }
+
+    /// Counts stored notifications and sends each to its recipient's streams.
+    static func announce(_ stored: [NotificationRecord], services: AppServices) {
         for record in stored {
             Counter(label: RoostMetrics.notificationsCreated, dimensions: [("type", record.kind.rawValue)]).increment()
             services.events.publishToStreams(.notification(record))
-        }
-        for case .postDeleted(let postID, _) in events {
-            try await services.store.deleteNotifications(postID: postID)
         }
     }
 }
