@@ -16,7 +16,7 @@ public final class SQLiteStore: RoostStore {
     /// threads blocked in a synchronous read waiting for one of them would deadlock.
     private let quickPool: DatabasePool
     /// See `SQLiteCheckpointer`.
-    private let checkpointer: Task<Void, Never>
+    private let checkpointer: SQLiteCheckpointer
     /// Request writes (posts, follows, likes…) waiting for or holding the one writer. Fan-out
     /// batches start only when there are none, so such a write waits for at most the batch
     /// already running instead of a queue of them; checkpoints wait for them to pause.
@@ -50,7 +50,7 @@ public final class SQLiteStore: RoostStore {
         quickConfiguration.busyMode = Self.busyWait(timeout: 1)
         quickConfiguration.label = "quick"
         quickPool = try DatabasePool(path: path, configuration: quickConfiguration)
-        checkpointer = try SQLiteCheckpointer.start(path: path, policy: CheckpointPolicy(), activity: requestWrites)
+        checkpointer = try SQLiteCheckpointer(path: path, policy: CheckpointPolicy(), activity: requestWrites)
     }
 
     /// A busy handler for lock waits measured in microseconds. SQLite's own busy timeout sleeps
