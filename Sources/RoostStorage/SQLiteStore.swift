@@ -16,7 +16,7 @@ public final class SQLiteStore: RoostStore {
     /// threads blocked in a synchronous read waiting for one of them would deadlock.
     private let quickPool: DatabasePool
     /// See `SQLiteCheckpointer`.
-    private let checkpointer: SQLiteCheckpointer
+    let checkpointer: SQLiteCheckpointer
     /// Request writes (posts, follows, likes…) waiting for or holding the one writer. Fan-out
     /// batches start only when there are none, so such a write waits for at most the batch
     /// already running instead of a queue of them; checkpoints wait for them to pause.

@@ -1,4 +1,7 @@
+import Foundation
+import GRDB
 import Testing
+import Synchronization
 
 @testable import RoostStorage
 
@@ -27,5 +30,30 @@ struct CheckpointPolicyTests {
         #expect(activity.quiet < .milliseconds(25))
         try await Task.sleep(for: .milliseconds(30))
         #expect(activity.quiet >= .milliseconds(30))
+    }
+
+    @Test("the checkpointer copies the WAL into the database file by itself, from a thread at low priority")
+    func checkpointsAtLowPriority() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("roost-checkpoint-test-" + UUID().uuidString).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/roost.sqlite"
+        let store = try SQLiteStore(path: path)
+        try await store.migrate()
+        func size() throws -> Int { (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+        let before = try size()
+        // 1 MiB in the WAL, far below the writer's own automatic checkpoint (`autocheckpointBackstop`).
+        try await store.write { db in
+            try db.execute(sql: "CREATE TABLE ballast (b BLOB)")
+            for _ in 0..<256 { try db.execute(sql: "INSERT INTO ballast VALUES (zeroblob(4096))") }
+        }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while try size() < before + 1_048_576, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try size() >= before + 1_048_576, "the WAL was copied into the database file")
+        #if os(Linux)
+        let nice = try #require(store.checkpointer.nice.withLock { $0 }, "the thread has started")
+        #expect(nice >= SQLiteCheckpointer.niceness)
+        #endif
+        try await store.shutdown()
     }
 }
