@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// While a checkpoint copies, request writes that overlap it are now and then delayed by 2–6 ms
 /// (measured on the follow benchmark on two cores: CPU and page-cache contention, with or without
-/// the checkpoint's fsync; `SQLiteCheckpointer` runs it at idle priority). So a checkpoint waits for a
+/// the checkpoint's fsync; `SQLiteCheckpointer` runs it at nice 10). So a checkpoint waits for a
 /// quiet writer (no request write for `quietPeriod`), which bursty request traffic gives it within
 /// milliseconds; under sustained writes it runs every `maxDeferral`, copying a page rewritten many
 /// times once rather than once per 100 ms.
