@@ -12,7 +12,7 @@ public enum NotificationKind: String, Sendable, Codable, CaseIterable {
 }
 
 /// One notification as stored: `actor` did `kind` to `recipient` (or to their post or comment).
-public struct NotificationRecord: Sendable, Equatable {
+public struct NotificationRecord: Sendable, Equatable, Codable {
     public var id: ID
     public var recipientID: ID
     public var kind: NotificationKind

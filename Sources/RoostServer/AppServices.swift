@@ -21,6 +21,10 @@ public struct AppServices: Sendable {
     let moderation: ModerationService
     /// This node's rate-limit counters (see `RateLimiter` for the multi-node story).
     let rateLimiter: RateLimiter
+    /// The other nodes on this database (PostgreSQL); nil where this node is the only one.
+    let peers: PeerLink?
+    /// This node's streams' queue, where `PeerService` puts the events of other nodes.
+    let localEvents: LocalEventTransport
 
     public init(configuration: RoostConfiguration, store: any RoostStore, clock: any RoostClock = SystemClock()) async {
         // Bootstrap swift-metrics before any service creates its counters: a metric made earlier
@@ -32,10 +36,20 @@ public struct AppServices: Sendable {
         self.ids = IDGenerator()
         self.tokens = await TokenService(configuration: configuration, store: store, clock: clock)
         self.cursors = CursorCodec(secret: Array(configuration.jwtSecret.utf8))
-        self.feeds = FeedEngine(store: store, configuration: configuration, clock: clock, ids: ids)
+        let peers = store.peerChannel.map { PeerLink(channel: $0) }
+        self.peers = peers
+        self.feeds = FeedEngine(store: store, configuration: configuration, clock: clock, ids: ids, peers: peers)
         self.renderer = PostRenderer(store: store, feeds: feeds)
+        let localEvents = LocalEventTransport(capacity: configuration.realtime.dispatchQueueSize)
+        self.localEvents = localEvents
+        let transport: any EventTransport
+        if let peers {
+            transport = PeerEventTransport(local: localEvents, peers: peers)
+        } else {
+            transport = localEvents
+        }
         self.events = EventBus(
-            transport: LocalEventTransport(capacity: configuration.realtime.dispatchQueueSize),
+            transport: transport,
             notificationQueueSize: configuration.realtime.notificationQueueSize)
         self.streams = StreamRegistry(configuration: configuration.realtime)
         self.moderation = ModerationService(

@@ -24,6 +24,7 @@ public func buildApplication(
         onServerRunning: onServerRunning,
         logger: logger)
     app.addServices(RealtimeService(services: services, logger: logger))
+    if let peers = services.peers { app.addServices(PeerService(services: services, peers: peers, logger: logger)) }
     if feedWorkers {
         app.addServices(
             FanOutWorker(engine: services.feeds, logger: logger),

@@ -47,6 +47,11 @@ public enum RoostMetrics {
     /// Notifications stored, by `type` (counter), and changes whose notifications failed (counter).
     static let notificationsCreated = "roost_notifications_created_total"
     static let notificationFailures = "roost_notification_failures_total"
+    /// `NOTIFY` payloads between nodes on PostgreSQL, by `direction` (`sent`, `received`) (counter).
+    static let peerPayloads = "roost_peer_payloads_total"
+    /// Messages between nodes lost, by `kind` (`send`, `listen`, `outbox_full`); receivers then
+    /// drop their caches (counter).
+    static let peerFailures = "roost_peer_failures_total"
 
     /// One registry per process: swift-metrics can be bootstrapped only once, so servers started
     /// by tests in the same process share it.

@@ -21,13 +21,15 @@ import Synchronization
 /// on each statement seeing what racers committed meanwhile (an idempotency key claimed by
 /// another request, a refresh token rotated a moment ago).
 public final class PostgresStore: RoostStore {
-    private let client: PostgresClient
+    let client: PostgresClient
     /// Runs the pool for the life of the store; cancelling it closes every connection.
     private let runTask: Task<Void, Never>
-    private let logger: Logger
+    let logger: Logger
     /// `HomeSliceStatement`'s count of accounts with pull-only posts, read again at most every
     /// 30 s: a stale count only makes a read take the costlier of two equivalent branches.
     private let pullAuthors = Mutex<(count: Int64, readAt: ContinuousClock.Instant)?>(nil)
+    /// The `NOTIFY` channel of the nodes sharing these tables (one per schema).
+    let notifyChannel: String
 
     /// Connections per node; PostgreSQL's default `max_connections` of 100 leaves room for a few nodes.
     static let maximumConnections = 20
@@ -54,6 +56,7 @@ public final class PostgresStore: RoostStore {
         }
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
+        self.notifyChannel = String("roost_\(schema ?? "nodes")".prefix(63))
         self.logger = logger
         self.runTask = Self.startRunning(client)
         if let schema {

@@ -74,6 +74,9 @@ public protocol RoostStore: FeedStore, NotificationStore, SafetyStore {
     func ping() async throws
     /// Closes connections.
     func shutdown() async throws
+    /// Messages to and from the other nodes on this database; nil where this process is the only
+    /// one (SQLite). See `PeerChannel`.
+    var peerChannel: (any PeerChannel)? { get }
 
     // MARK: Users
 

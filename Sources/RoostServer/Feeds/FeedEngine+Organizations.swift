@@ -15,7 +15,7 @@ extension FeedEngine {
     /// Organizations merged into one home feed; a reader in more than this many gets the first ones.
     static let maximumHomeOrganizations = 100
 
-    /// The organizations `userID` effectively belongs to (cached briefly; invalidated on this
+    /// The organizations `userID` effectively belongs to (cached briefly; invalidated on every
     /// node when their memberships change).
     func organizationIDs(of userID: ID) async throws -> [ID] {
         try await memberships.values(for: [userID]) { [store] keys in
@@ -25,6 +25,7 @@ extension FeedEngine {
 
     func invalidate(memberships userID: ID) {
         memberships.invalidate(userID)
+        peers?.send(.memberships(userID))
         homePages.invalidate(viewers: [userID])
     }
 

@@ -27,9 +27,12 @@ public final class FeedEngine: Sendable {
     let fanOutWakeUp = WakeUp()
     /// Home readers of this node, whose timelines a large fan-out writes first.
     let recentReaders = RecentReaders()
+    /// The other nodes on this database, told of every invalidation here (PostgreSQL).
+    let peers: PeerLink?
 
-    init(store: any RoostStore, configuration: RoostConfiguration, clock: any RoostClock, ids: IDGenerator) {
+    init(store: any RoostStore, configuration: RoostConfiguration, clock: any RoostClock, ids: IDGenerator, peers: PeerLink? = nil) {
         self.store = store
+        self.peers = peers
         self.configuration = configuration
         self.clock = clock
         self.ids = ids
@@ -38,7 +41,8 @@ public final class FeedEngine: Sendable {
         self.postJSON = TTLCache(name: "post_json", ttl: configuration.cacheTTL, capacity: 200_000)
         self.memberships = TTLCache(name: "memberships", ttl: configuration.cacheTTL * 3, capacity: 100_000)
         self.homePages = HomePageCache(
-            ttl: configuration.homePageTTL, maxBytes: configuration.homePageBytes, reusesSources: store.isSingleProcess)
+            ttl: configuration.homePageTTL, maxBytes: configuration.homePageBytes, reusesSources: store.isSingleProcess,
+            peers: peers)
     }
 
     var policy: FanOutPolicy { configuration.fanOut }
@@ -53,10 +57,11 @@ public final class FeedEngine: Sendable {
         try await users.values(for: ids) { [store] missing in try await store.users(ids: missing) }
     }
 
-    /// Forget what this node cached about a post whose counters changed.
+    /// Forget what every node cached about a post whose counters changed.
     func invalidate(post id: ID) {
         posts.invalidate(id)
         postJSON.invalidate(id)
+        peers?.send(.post(id))
     }
 
     /// A post's content, visibility or existence changed: it may sit in any cached home page.
@@ -65,11 +70,38 @@ public final class FeedEngine: Sendable {
         homePages.invalidateAll()
     }
 
-    /// Forget what this node cached about a user: their profile, and their first home page (they
+    /// Forget what every node cached about a user: their profile, and their first home page (they
     /// posted, followed, unfollowed, or their flags changed).
     func invalidate(user id: ID) {
         users.invalidate(id)
+        peers?.send(.user(id))
         homePages.invalidate(viewers: [id])
+    }
+
+    /// Applies another node's invalidations to this node's caches.
+    func apply(_ envelope: PeerEnvelope) {
+        if envelope.everything == true {
+            forgetEverything()
+            return
+        }
+        if envelope.allHomePages == true { homePages.invalidateAllHere() }
+        if let viewers = envelope.homePages { homePages.invalidateHere(viewers: viewers) }
+        for id in envelope.posts ?? [] {
+            posts.invalidate(id)
+            postJSON.invalidate(id)
+        }
+        for id in envelope.users ?? [] { users.invalidate(id) }
+        for id in envelope.memberships ?? [] { memberships.invalidate(id) }
+    }
+
+    /// Drops everything this node cached that another node's change could make stale: what a
+    /// node does when it may have missed their messages.
+    func forgetEverything() {
+        homePages.invalidateAllHere()
+        posts.removeAll()
+        postJSON.removeAll()
+        users.removeAll()
+        memberships.removeAll()
     }
 
     // MARK: Home timeline (chronological candidates)

@@ -12,9 +12,10 @@ import Synchronization
 ///   followed or unfollowed, liked, unliked or shared (their flags), their organizations changed;
 /// - for everyone (`invalidateAll()`): a post was edited, deleted or moderated, or a post that is
 ///   merged at read time (celebrity, organization) was created.
-/// Counters and author profiles in a cached page are at most two `ttl`s stale (see below), on top
-/// of the post cache's own TTL. On another node's changes a page is as stale, which bounds the
-/// extra fan-out lag of a multi-node deployment (default 1 s, so 2 s; 0 turns the cache off).
+/// Both also reach the other nodes on the database (`PeerLink`), so their changes invalidate this
+/// node's pages as soon as their notifications arrive. Counters and author profiles in a cached
+/// page are at most two `ttl`s stale (see below), on top of the post cache's own TTL (default 1 s,
+/// so 2 s; 0 turns the cache off).
 ///
 /// A page computed while an invalidation happened is not stored: it carries the version it was
 /// computed at, and `store` drops it when that version is no longer current.
@@ -78,8 +79,11 @@ final class HomePageCache: Sendable {
     private let state = Mutex(State())
     private let ttl: Duration
     /// Whether aged pages are refreshed from their `Source`: only where this node sees every
-    /// write (`FeedStore.isSingleProcess`); elsewhere sources are not kept.
+    /// write (`FeedStore.isSingleProcess`) or hears every node's invalidations (`peers`
+    /// listening); elsewhere sources are not kept.
     private let reusesSources: Bool
+    /// Where this node's invalidations go to reach the other nodes' caches (PostgreSQL).
+    private let peers: PeerLink?
     /// How long after a page was computed its source may still be re-rendered: the bound on how
     /// late a change this node's invalidations do not see shows (another process writing the
     /// SQLite file, a second in-process node in tests).
@@ -91,9 +95,10 @@ final class HomePageCache: Sendable {
     private let misses = Counter(label: RoostMetrics.cacheMisses, dimensions: [("cache", "home_pages")])
     private let refreshes = Counter(label: RoostMetrics.cacheRefreshes, dimensions: [("cache", "home_pages")])
 
-    init(ttl: Duration, maxBytes: Int, reusesSources: Bool) {
+    init(ttl: Duration, maxBytes: Int, reusesSources: Bool, peers: PeerLink? = nil) {
         self.ttl = ttl
         self.reusesSources = reusesSources
+        self.peers = peers
         self.reuseLimit = ttl * 5
         self.maxBytes = maxBytes
     }
@@ -153,12 +158,27 @@ final class HomePageCache: Sendable {
             // Expiry spread over the last quarter of the TTL: pages made together (a wave of app
             // opens, a restart) would otherwise all be recomputed in the same instant.
             state.entries[key] = Entry(
-                bytes: bytes, expires: now + ttl * Double.random(in: 0.75...1), version: version, source: reusesSources ? source : nil)
+                bytes: bytes, expires: now + ttl * Double.random(in: 0.75...1), version: version,
+                source: reusesSources || peers?.isListening == true ? source : nil)
             state.bytes += bytes.count
         }
     }
 
-    func invalidate<S: Sequence>(viewers: S) where S.Element == ID {
+    /// These viewers' pages changed, here and on the other nodes.
+    func invalidate(viewers: [ID]) {
+        guard !viewers.isEmpty else { return }
+        invalidateHere(viewers: viewers)
+        peers?.send(.homePages(viewers))
+    }
+
+    /// Any page may have changed, here and on the other nodes.
+    func invalidateAll() {
+        invalidateAllHere()
+        peers?.send(.allHomePages)
+    }
+
+    /// `invalidate(viewers:)` on this node only (what another node told it).
+    func invalidateHere(viewers: [ID]) {
         guard isEnabled else { return }
         state.withLock { state in
             for viewer in viewers { state.viewers[viewer, default: 0] &+= 1 }
@@ -166,7 +186,7 @@ final class HomePageCache: Sendable {
         }
     }
 
-    func invalidateAll() {
+    func invalidateAllHere() {
         guard isEnabled else { return }
         state.withLock { $0.reset() }
     }

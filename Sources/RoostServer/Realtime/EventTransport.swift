@@ -3,14 +3,11 @@ import RoostCore
 
 /// How realtime events reach the streams of every Roost node.
 ///
-/// This is the one seam for running several nodes on one PostgreSQL: the in-process
-/// `LocalEventTransport` hands events straight to this node's dispatcher; a PostgreSQL
-/// implementation would `NOTIFY` each event on a channel (postgres-nio supports `LISTEN`) from a
-/// queue drained off the request path, and yield what it hears from every node, its own
-/// included. Events are small (a post, ids and counts, one notification), and a post whose text
-/// would not fit a `NOTIFY` payload can travel as its id and be read back by the receiver.
-/// Nothing above this protocol changes for that: notifications are stored once, on the node
-/// where the change happened, and every node decides delivery for its own connections.
+/// The in-process `LocalEventTransport` hands events straight to this node's dispatcher; with
+/// several nodes on one PostgreSQL, `PeerEventTransport` also sends them to the other nodes
+/// (`PeerLink`, `NOTIFY` drained off the request path), whose `PeerService` puts them in their
+/// own local queue. Nothing above this protocol changes for that: notifications are stored once,
+/// on the node where the change happened, and every node decides delivery for its own connections.
 public protocol EventTransport: Sendable {
     /// Hands `event` to every node's streams. Never waits: it runs on request paths.
     func publish(_ event: RealtimeEvent)
@@ -35,5 +32,26 @@ public final class LocalEventTransport: EventTransport {
 
     public func next() async -> [RealtimeEvent] {
         await queue.next()
+    }
+}
+
+/// Several nodes: this node's events go to its own streams at once and to the other nodes'
+/// through `PeerLink`; theirs arrive in `local` by way of `PeerService`.
+final class PeerEventTransport: EventTransport {
+    let local: LocalEventTransport
+    let peers: PeerLink
+
+    init(local: LocalEventTransport, peers: PeerLink) {
+        self.local = local
+        self.peers = peers
+    }
+
+    func publish(_ event: RealtimeEvent) {
+        local.publish(event)
+        peers.send(.event(event))
+    }
+
+    func next() async -> [RealtimeEvent] {
+        await local.next()
     }
 }

@@ -59,16 +59,8 @@ enum TestApp {
         let log = BodyLog()
         do {
             try await store.migrate()
-            var configuration = RoostConfiguration()
-            configuration.jwtSecret = "test-secret-" + randomHex(bytes: 24)
-            configuration.bcryptCost = 4
-            configuration.dataDirectory = directory
-            configuration.port = 0
-            configuration.rateLimits.enabled = false  // on by default; RateLimitTests turn them on
-            configure(&configuration)
+            let configuration = Self.configuration(directory: directory, configure: configure)
             let services = await AppServices(configuration: configuration, store: store, clock: clock)
-            var logger = Logger(label: "roost.http-test")
-            logger.logLevel = .error
             // The real application (WebSocket upgrade, realtime service); fan-out is driven by hand.
             let app = buildApplication(services: services, logger: logger, feedWorkers: false)
             try await app.test(setup) { client in
@@ -82,6 +74,62 @@ enum TestApp {
         for leak in log.bodies(containingAnyOf: ["$2a$", "$2b$", "$2y$"]) {
             Issue.record("a response body contains a bcrypt hash: \(leak.prefix(300))", sourceLocation: sourceLocation)
         }
+    }
+
+    static var logger: Logger {
+        var logger = Logger(label: "roost.http-test")
+        logger.logLevel = .error
+        return logger
+    }
+
+    static func configuration(directory: String, configure: (inout RoostConfiguration) -> Void) -> RoostConfiguration {
+        var configuration = RoostConfiguration()
+        configuration.jwtSecret = "test-secret-" + randomHex(bytes: 24)
+        configuration.bcryptCost = 4
+        configuration.dataDirectory = directory
+        configuration.port = 0
+        configuration.rateLimits.enabled = false  // on by default; RateLimitTests turn them on
+        configure(&configuration)
+        return configuration
+    }
+
+    /// Runs `body` against two live nodes (each its own store, services and port) on one fresh
+    /// PostgreSQL schema, as two Roost processes on one database would run. PostgreSQL only.
+    static func runTwoNodes(
+        configure: @Sendable (inout RoostConfiguration) -> Void = { _ in }, _ body: @Sendable (API, API) async throws -> Void
+    ) async throws {
+        guard isPostgres, let databaseURL else { throw TestFailure("several nodes share a PostgreSQL database") }
+        await gate.acquire()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(directoryPrefix + UUID().uuidString).path
+        let schema = "h_" + randomHex(bytes: 8)
+        var stores: [any RoostStore] = []
+        let log = BodyLog()
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            for _ in 0..<2 {
+                stores.append(try await StoreFactory.open(databaseURL: databaseURL, dataDirectory: directory, postgresSchema: schema))
+            }
+            try await stores[0].migrate()
+            try await stores[1].migrate()
+            let configuration = Self.configuration(directory: directory, configure: configure)
+            let first = await AppServices(configuration: configuration, store: stores[0])
+            let second = await AppServices(configuration: configuration, store: stores[1])
+            let appA = buildApplication(services: first, logger: logger, feedWorkers: false)
+            let appB = buildApplication(services: second, logger: logger, feedWorkers: false)
+            try await appA.test(.live) { clientA in
+                try await appB.test(.live) { clientB in
+                    try await body(API(client: clientA, log: log, services: first), API(client: clientB, log: log, services: second))
+                }
+            }
+        } catch {
+            for store in stores { try? await store.shutdown() }
+            try? FileManager.default.removeItem(atPath: directory)
+            await gate.release()
+            throw error
+        }
+        for store in stores { try? await store.shutdown() }
+        try? FileManager.default.removeItem(atPath: directory)
+        await gate.release()
     }
 
     private static func dispose(_ store: any RoostStore, directory: String) async {
