@@ -59,7 +59,7 @@ struct PeerTests {
         try await TestApp.run { api in #expect(api.services.peers == nil) }
     }
 
-    @Test("a post, a notification and a logout on one node reach streams on the other")
+    @Test("a post, a notification and a logout on one node reach streams on the other; the logout ends its tokens there at once")
     func streamsAcrossNodes() async throws {
         guard TestApp.isPostgres else { return }
         // The sweep is quick; the check of ended logins is left at 30 s, so only the event can close a stream.
@@ -85,6 +85,9 @@ struct PeerTests {
 
             #expect(try await first.post("/auth/logout", token: follower.access).code == 204)
             try await followerStream.inbox.waitUntilEnded(timeout: .seconds(2))
+            // The second node checked this token when the stream opened, and would remember it as
+            // valid for seconds; the ended login reached its cache too.
+            expectError(try await second.get("/users/me", token: follower.access), 401, "unauthorized")
             await authorStream.close()
             await followerStream.close()
         }

@@ -6,7 +6,7 @@ import ServiceLifecycle
 /// Keeps this node in step with the other nodes on its PostgreSQL: sends what `PeerLink` queued,
 /// and applies what the others send, their invalidations to this node's caches (before their
 /// events, so a client that reacts to an event reads the new state) and their events to this
-/// node's streams.
+/// node's streams. An ended login also leaves this node's revocation cache.
 struct PeerService: Service {
     let services: AppServices
     let peers: PeerLink
@@ -47,7 +47,10 @@ struct PeerService: Service {
         case .postCounts(let postID, let likes, let comments, let shares):
             return .postCounts(postID: postID, likeCount: likes, commentCount: comments, shareCount: shares)
         case .notification(let record): return .notification(record)
-        case .sessionEnded(let familyID): return .sessionEnded(familyID: familyID)
+        case .sessionEnded(let familyID):
+            // Its access tokens stop working here now, not when this node's revocation cache ages.
+            services.tokens.revokedFamilies.invalidate(familyID)
+            return .sessionEnded(familyID: familyID)
         }
     }
 }
