@@ -3,15 +3,24 @@ import Synchronization
 
 /// Snowflake-style ids: 41 bits of milliseconds since 2025-01-01, 10 bits of node, 12 bits of sequence.
 /// They sort in creation order, fit in a signed 64-bit column, and several Roost nodes on one
-/// PostgreSQL generate distinct ids as long as their node numbers differ (random by default).
+/// PostgreSQL generate distinct ids because their node numbers differ: each node leases its own
+/// from the database (`AppServices.leaseNodeNumber`); random until then.
 public final class IDGenerator: Sendable {
     public static let epochMillis: UInt64 = 1_735_689_600_000  // 2025-01-01T00:00:00Z
-    private let node: UInt64
-    private let state = Mutex<(millis: UInt64, sequence: UInt64)>((0, 0))
+    private let state: Mutex<(millis: UInt64, sequence: UInt64, node: UInt64)>
 
     public init(node: UInt16 = UInt16.random(in: 0..<1024)) {
-        self.node = UInt64(node & 0x3FF)
+        state = Mutex((0, 0, UInt64(node & 0x3FF)))
     }
+
+    /// The node number in the ids made from now on.
+    public var node: UInt16 {
+        get { state.withLock { UInt16($0.node) } }
+        set { state.withLock { $0.node = UInt64(newValue & 0x3FF) } }
+    }
+
+    /// The node number an id was made with.
+    public static func node(of id: ID) -> UInt16 { UInt16((id >> 12) & 0x3FF) }
 
     public func next(now: Date = Date()) -> ID {
         let wall = UInt64(max(0, now.timeIntervalSince1970 * 1000)) &- Self.epochMillis
@@ -26,8 +35,9 @@ public final class IDGenerator: Sendable {
                     sequence = 0
                 }
             }
-            state = (millis, sequence)
-            return (millis << 22) | (node << 12) | sequence
+            state.millis = millis
+            state.sequence = sequence
+            return (millis << 22) | (state.node << 12) | sequence
         }
     }
 

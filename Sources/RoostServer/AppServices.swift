@@ -25,6 +25,11 @@ public struct AppServices: Sendable {
     let peers: PeerLink?
     /// This node's streams' queue, where `PeerService` puts the events of other nodes.
     let localEvents: LocalEventTransport
+    /// Who holds this node's id node number in the database (`leaseNodeNumber`).
+    let nodeHolder = UUID().uuidString
+    /// How long a node number stays leased without renewal (`NodeLeaseService` renews it every
+    /// quarter of that): a crashed node's number comes free after it.
+    static let nodeLease: TimeInterval = 60
 
     public init(configuration: RoostConfiguration, store: any RoostStore, clock: any RoostClock = SystemClock()) async {
         // Bootstrap swift-metrics before any service creates its counters: a metric made earlier
@@ -55,6 +60,17 @@ public struct AppServices: Sendable {
         self.moderation = ModerationService(
             store: store, clock: clock, ids: ids, policy: configuration.moderation, feeds: feeds, events: events)
         self.rateLimiter = RateLimiter(clock: clock)
+    }
+
+    /// Leases this node's id node number from the database, so no two nodes on one PostgreSQL
+    /// make the same id; where this node is the only one (SQLite) the random number stays. Called
+    /// before serving; `NodeLeaseService` renews it. Returns the number in use.
+    @discardableResult
+    public func leaseNodeNumber() async throws -> UInt16 {
+        if let number = try await store.leaseNodeNumber(holder: nodeHolder, now: clock.now(), lease: Self.nodeLease) {
+            ids.node = number
+        }
+        return ids.node
     }
 
     /// Failed-login limits per account and per client address.

@@ -25,6 +25,7 @@ public func buildApplication(
         logger: logger)
     app.addServices(RealtimeService(services: services, logger: logger))
     if let peers = services.peers { app.addServices(PeerService(services: services, peers: peers, logger: logger)) }
+    if !services.store.isSingleProcess { app.addServices(NodeLeaseService(services: services, logger: logger)) }
     if feedWorkers {
         app.addServices(
             FanOutWorker(engine: services.feeds, logger: logger),
@@ -63,6 +64,7 @@ public func runServer(configuration: RoostConfiguration, logger: Logger) async t
         databaseURL: configuration.databaseURL, dataDirectory: configuration.dataDirectory, logger: logger)
     try await store.migrate()
     let services = await AppServices(configuration: configuration, store: store)
+    try await services.leaseNodeNumber()
     let app = buildApplication(services: services, logger: logger)
     logger.info(
         "roost starting",

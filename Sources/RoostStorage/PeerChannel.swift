@@ -1,3 +1,5 @@
+import Foundation
+
 /// Messages among the Roost nodes sharing one database: how one node's cache invalidations and
 /// stream events reach the others (PostgreSQL `LISTEN`/`NOTIFY`). Best effort and unordered
 /// across nodes, in order from any one node; a node that was not listening misses what was sent
@@ -14,4 +16,6 @@ public protocol PeerChannel: Sendable {
 
 extension RoostStore {
     public var peerChannel: (any PeerChannel)? { nil }
+    public func leaseNodeNumber(holder: String, now: Date, lease: TimeInterval) async throws -> UInt16? { nil }
+    public func releaseNodeNumber(holder: String) async throws {}
 }

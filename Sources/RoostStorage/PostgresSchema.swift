@@ -19,7 +19,15 @@ enum PostgresSchema {
     static let usernameConstraint = "users_username_lower_key"
     static let emailConstraint = "users_email_lower_key"
 
-    static let migrations: [Migration] = core + [notifications, safety, pullAuthors]
+    static let migrations: [Migration] = core + [notifications, safety, pullAuthors, nodeNumbers]
+
+    /// Which node holds which id node number (`IDGenerator`), leased so a crashed node's number
+    /// comes free. PostgreSQL only: on SQLite one process is the only node.
+    static let nodeNumbers = Migration(
+        version: 7,
+        statements: [
+            "CREATE TABLE IF NOT EXISTS node_numbers (number INTEGER PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL)"
+        ])
 
     /// The accounts whose posts are pulled at read time, found without scanning `users`: a home
     /// read probes each of them rather than each account the viewer follows when they are fewer

@@ -77,6 +77,12 @@ public protocol RoostStore: FeedStore, NotificationStore, SafetyStore {
     /// Messages to and from the other nodes on this database; nil where this process is the only
     /// one (SQLite). See `PeerChannel`.
     var peerChannel: (any PeerChannel)? { get }
+    /// Leases an id node number (0..<1024) to `holder` until `now + lease`, unique among the nodes
+    /// on this database: the number `holder` already has (a renewal), else a free or expired one.
+    /// nil where this process is the only node (SQLite) or no number is free.
+    func leaseNodeNumber(holder: String, now: Date, lease: TimeInterval) async throws -> UInt16?
+    /// Gives `holder`'s number back (a node shutting down).
+    func releaseNodeNumber(holder: String) async throws
 
     // MARK: Users
 

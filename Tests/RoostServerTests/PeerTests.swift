@@ -93,6 +93,19 @@ struct PeerTests {
         }
     }
 
+    @Test("each node leases its own id node number, and its ids carry it")
+    func nodeNumbers() async throws {
+        guard TestApp.isPostgres else { return }
+        try await TestApp.runTwoNodes { first, second in
+            #expect(first.services.ids.node != second.services.ids.node)
+            let author = try await first.register("numbered")
+            for node in [first, second] {
+                let id = try #require(numericID(try await node.createPost(author)["id"]))
+                #expect(IDGenerator.node(of: id) == node.services.ids.node)
+            }
+        }
+    }
+
     @Test("a change on one node invalidates the other node's cached home page and post at once")
     func cachesAcrossNodes() async throws {
         guard TestApp.isPostgres else { return }

@@ -131,13 +131,26 @@ struct Bench: AsyncParsableCommand {
             }
 
             let services = await AppServices(configuration: configuration, store: store)
+            try await services.leaseNodeNumber()
             let server = try await BenchServer.start(services: services, logger: logger)
             let client = HTTPDriver.makeClient(connections: connections)
+            // On PostgreSQL, a second node on the same schema for the cross-node row.
+            var secondNode: BenchSession.NodeFactory?
+            if database != nil {
+                secondNode = { @Sendable [configuration, schema, logger] in
+                    let store = try await StoreFactory.open(
+                        databaseURL: configuration.databaseURL, dataDirectory: configuration.dataDirectory, postgresSchema: schema,
+                        logger: logger)
+                    let services = await AppServices(configuration: configuration, store: store)
+                    try await services.leaseNodeNumber()
+                    return (try await BenchServer.start(services: services, logger: logger, feedWorkers: false), store)
+                }
+            }
             let session = BenchSession(
                 graph: graph, load: load, services: services, server: server,
                 http: HTTPDriver(client: client, baseURL: server.baseURL),
                 connections: connections, duration: .seconds(duration), readerCount: readers ?? min(1_000, max(10, users / 4)),
-                phases: try selectedPhases())
+                phases: try selectedPhases(), secondNode: secondNode)
             do {
                 try await session.runAll()
             } catch {

@@ -42,12 +42,14 @@ struct BenchServer {
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    static func start(services: AppServices, logger: Logger) async throws -> BenchServer {
+    /// - Parameter feedWorkers: run fan-out and maintenance too (a second node measured only for
+    ///   what it hears from the first runs without).
+    static func start(services: AppServices, logger: Logger, feedWorkers: Bool = true) async throws -> BenchServer {
         let ceiling = CeilingBody()
         let router = buildRouter(services: services)
         router.get("bench/ceiling") { _, _ in ceiling.response() }
         let running = try await InProcessServer.start(logger: logger) { onServerRunning in
-            buildApplication(services: services, logger: logger, router: router, onServerRunning: onServerRunning)
+            buildApplication(services: services, logger: logger, router: router, feedWorkers: feedWorkers, onServerRunning: onServerRunning)
         }
         return BenchServer(services: services, ceiling: ceiling, running: running)
     }

@@ -59,10 +59,15 @@ final class BenchSession {
     var store: any RoostStore { services.store }
     var celebrityThreshold: Int { graph.shape.celebrityThreshold }
 
+    /// Starts another node on the same database (PostgreSQL only), stopped by the caller.
+    typealias NodeFactory = @Sendable () async throws -> (BenchServer, any RoostStore)
+    let secondNode: NodeFactory?
+
     init(
         graph: SyntheticGraph, load: LoadReport, services: AppServices, server: BenchServer, http: HTTPDriver, connections: Int,
-        duration: Duration, readerCount: Int, phases: Set<Phase>
+        duration: Duration, readerCount: Int, phases: Set<Phase>, secondNode: NodeFactory? = nil
     ) {
+        self.secondNode = secondNode
         self.phases = phases
         self.graph = graph
         self.load = load
@@ -541,6 +546,43 @@ final class BenchSession {
         return nil
     }
 
+    /// Lag from a post on this node to a follower's first page read from a second node on the
+    /// same PostgreSQL. The follower's page is read (so cached, for `homePageTTL`) on the second
+    /// node before each post: only the first node's invalidation, heard through `NOTIFY`, lets the
+    /// second node show the post before that page ages out.
+    private func measureCrossNodeLag(_ authors: [(token: String, follower: String)], _ secondNode: NodeFactory) async throws {
+        phase("fan-out lag across two nodes")
+        let (server, store) = try await secondNode()
+        let other = HTTPDriver(client: http.client, baseURL: server.baseURL)
+        var lags = Latencies()
+        let deadline = clock.now + duration
+        var n = 0
+        // Until the second node listens, what it misses only empties its caches.
+        try await Task.sleep(for: .milliseconds(500))
+        while n < 100, clock.now < deadline {
+            let author = authors[n % authors.count]
+            _ = try? await other.get("/api/v1/feeds/home?limit=20", token: author.follower)
+            let start = clock.now
+            if let created = await Self.createPost(http, token: author.token, tag: "across \(n)", errors: errors, phase: "cross-node lag"),
+                let lag = await Self.waitVisible(other, postID: created.id, token: author.follower, since: start)
+            {
+                lags.nanos.append(UInt64(lag * 1e9))
+            } else {
+                lags.errors += 1
+            }
+            n += 1
+        }
+        await server.stop()
+        try await store.shutdown()
+        let ttl = services.configuration.homePageTTL
+        rows.append(
+            ResultRow(
+                "Fan-out lag across nodes: post on this node → in a follower's first page on a second node (cached there, "
+                    + "`homePageTTL` \(ttl)), one post at a time", lags,
+                target: "p99 < 1 s", result: verdict((lags.p99 ?? .infinity) < 1000 && lags.errors == 0), showRate: false))
+        try await drain("after the cross-node probes")
+    }
+
     private func measureFanOut() async throws {
         // Authors: the ordinary accounts with the most followers (below the celebrity threshold).
         let candidates = (graph.celebrities..<graph.shape.users).filter { Int(load.followers[$0]) < celebrityThreshold }
@@ -602,6 +644,7 @@ final class BenchSession {
                 "Fan-out lag, post → in a follower's first page, one post at a time (~\(grouped(Int(meanFollowers))) followers each)", idle,
                 target: "p99 < 1 s", result: verdict((idle.p99 ?? .infinity) < 1000 && idle.errors == 0), showRate: false))
         try await drain("after the lag probes")
+        if let secondNode { try await measureCrossNodeLag(authors.map { ($0.token, $0.follower.token) }, secondNode) }
 
         // Throughput: a burst of posts by these authors; timeline entries written per second
         // from the first post until the queue is empty. No probes read meanwhile.

@@ -114,6 +114,8 @@ enum TestApp {
             let configuration = Self.configuration(directory: directory, configure: configure)
             let first = await AppServices(configuration: configuration, store: stores[0])
             let second = await AppServices(configuration: configuration, store: stores[1])
+            try await first.leaseNodeNumber()
+            try await second.leaseNodeNumber()
             let appA = buildApplication(services: first, logger: logger, feedWorkers: false)
             let appB = buildApplication(services: second, logger: logger, feedWorkers: false)
             try await appA.test(.live) { clientA in
