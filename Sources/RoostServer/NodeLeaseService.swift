@@ -11,13 +11,12 @@ struct NodeLeaseService: Service {
     let logger: Logger
 
     func run() async throws {
-        var number = services.ids.node
         while true {
             do {
+                let previous = services.ids.node
                 let leased = try await services.leaseNodeNumber()
-                if leased != number {
-                    logger.notice("id node number changed", metadata: ["roost.node_number": "\(leased)", "roost.previous": "\(number)"])
-                    number = leased
+                if leased != previous {
+                    logger.notice("id node number changed", metadata: ["roost.node_number": "\(leased)", "roost.previous": "\(previous)"])
                 }
             } catch {
                 logger.warning("could not renew the id node number lease", metadata: ["error": "\(String(reflecting: type(of: error)))"])

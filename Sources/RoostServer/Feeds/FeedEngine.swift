@@ -59,9 +59,13 @@ public final class FeedEngine: Sendable {
 
     /// Forget what every node cached about a post whose counters changed.
     func invalidate(post id: ID) {
+        forgetHere(post: id)
+        peers?.send(.post(id))
+    }
+
+    private func forgetHere(post id: ID) {
         posts.invalidate(id)
         postJSON.invalidate(id)
-        peers?.send(.post(id))
     }
 
     /// A post's content, visibility or existence changed: it may sit in any cached home page.
@@ -86,10 +90,7 @@ public final class FeedEngine: Sendable {
         }
         if envelope.allHomePages == true { homePages.invalidateAllHere() }
         if let viewers = envelope.homePages { homePages.invalidateHere(viewers: viewers) }
-        for id in envelope.posts ?? [] {
-            posts.invalidate(id)
-            postJSON.invalidate(id)
-        }
+        for id in envelope.posts ?? [] { forgetHere(post: id) }
         for id in envelope.users ?? [] { users.invalidate(id) }
         for id in envelope.memberships ?? [] { memberships.invalidate(id) }
     }

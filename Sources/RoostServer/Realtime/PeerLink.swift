@@ -132,7 +132,7 @@ final class PeerLink: Sendable {
                     },
                     receive: { [node, received] payload in
                         // A node hears its own payloads too; the prefix tells them apart undecoded.
-                        guard !payload.hasPrefix("\(node):"), let envelope = Self.decode(payload), envelope.node != node else { return }
+                        guard !payload.hasPrefix("\(node):"), let envelope = Self.decode(payload) else { return }
                         received.increment()
                         await receive(envelope)
                     })
@@ -180,13 +180,16 @@ final class PeerLink: Sendable {
         let paths: [WritableKeyPath<PeerEnvelope, [ID]?>] = [\.homePages, \.posts, \.users, \.memberships]
         var payloads: [String] = []
         var current = newEnvelope()
+        var currentEvents: [PeerEvent] = []
         var lists: [[ID]] = Array(repeating: [], count: paths.count)
         var size = overhead
         func flush() {
             guard size > overhead else { return }
+            if !currentEvents.isEmpty { current.events = currentEvents }
             for (path, ids) in zip(paths, lists) where !ids.isEmpty { current[keyPath: path] = ids }
             if let data = try? encoder.encode(current) { payloads.append("\(node):" + String(decoding: data, as: UTF8.self)) }
             current = newEnvelope()
+            currentEvents = []
             lists = Array(repeating: [], count: paths.count)
             size = overhead
         }
@@ -194,7 +197,7 @@ final class PeerLink: Sendable {
             // Events are small (ids, counts, one notification); one that is not cannot be sent.
             guard let eventSize = try? encoder.encode(event).count, eventSize + 1 <= limit - overhead else { continue }
             if size + eventSize + 1 > limit { flush() }
-            current.events = (current.events ?? []) + [event]
+            currentEvents.append(event)
             size += eventSize + 1
         }
         for (index, ids) in [homePages, posts, users, memberships].enumerated() {
