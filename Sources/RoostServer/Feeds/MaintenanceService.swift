@@ -16,13 +16,15 @@ struct MaintenanceService: Service {
     private let lag = Gauge(label: RoostMetrics.fanOutQueueLag)
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             var round = 0
             while !Task.isCancelled {
                 // Trimming and retention walk many rows; they run every 20th round.
                 await runOnce(includeSlowTasks: round % 20 == 0)
                 round += 1
-                try await Task.sleep(for: engine.configuration.maintenanceInterval)
+                // Cancelled at shutdown: the loop ends, and the service returns rather than
+                // throwing (a thrown CancellationError made `roost serve` exit 1 on SIGTERM).
+                try? await Task.sleep(for: engine.configuration.maintenanceInterval)
             }
         }
     }
