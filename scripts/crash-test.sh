@@ -4,10 +4,11 @@
 # Usage: scripts/crash-test.sh [postgres://…]   (no argument: embedded SQLite in a temp dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 BIN=${ROOST_BIN:-.build/debug/roost}
 DB=${1:-}
 DATA=$(mktemp -d)
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
 ARGS=(serve --host 127.0.0.1 --port "$PORT" --data-dir "$DATA" --bcrypt-cost 4 --log-level warning)
 [ -n "$DB" ] && ARGS+=(--database "$DB")
@@ -18,11 +19,7 @@ trap cleanup EXIT
 start() {
   "$BIN" "${ARGS[@]}" >"$DATA/server.log" 2>&1 &
   PID=$!
-  for _ in $(seq 1 100); do
-    curl -fsS "$BASE/health" >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "server did not start"; cat "$DATA/server.log"; exit 1
+  wait_for_health "$BASE" "$DATA/server.log"
 }
 
 json() { python3 -c "import sys, json; print(json.load(sys.stdin)$1)"; }

@@ -4,10 +4,11 @@
 # Usage: scripts/import-test.sh [postgres://…]   (no argument: embedded SQLite in a temp dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 BIN=${ROOST_BIN:-.build/debug/roost}
 DB=${1:-}
 DATA=$(mktemp -d)
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
 DBARGS=(--data-dir "$DATA")
 [ -n "$DB" ] && DBARGS+=(--database "$DB")
@@ -43,7 +44,7 @@ done
 
 "$BIN" serve --host 127.0.0.1 --port "$PORT" "${DBARGS[@]}" --log-level warning >"$DATA/server.log" 2>&1 &
 PID=$!
-for _ in $(seq 1 100); do curl -fsS "$BASE/health" >/dev/null 2>&1 && break; sleep 0.1; done
+wait_for_health "$BASE" "$DATA/server.log"
 
 check() { python3 -c "import sys, json; d = json.load(sys.stdin); assert $1, d" || { echo "FAIL: $1"; exit 1; }; }
 curl -fsS "$BASE/api/v1/users/imp_ada" | check "d['followers_count'] == 2 and d['following_count'] == 1 and d['posts_count'] == 2"
