@@ -41,7 +41,8 @@ public struct FanOutProgress: Sendable, Equatable {
     public var position: ID
     /// Jobs deleted because their post is gone (the rest of the group goes on).
     public var dropped: [ID]
-    /// The users whose timelines this batch changed (for caches of their pages).
+    /// The users whose timelines this batch may have changed (for caches of their pages): at least
+    /// every one it changed; a backend may include followers it skipped (inactive ones).
     public var users: [ID]
 
     public init(entries: Int, finished: Bool, position: ID, dropped: [ID] = [], users: [ID] = []) {

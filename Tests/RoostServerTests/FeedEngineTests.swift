@@ -239,6 +239,25 @@ struct FeedEngineTests {
         #expect(cache.lookup(key).bytes == nil)
     }
 
+    @Test("invalidations track only viewers who read: a fan-out's inactive followers add nothing")
+    func invalidationsTrackOnlyReaders() {
+        let cache = HomePageCache(ttl: .seconds(60), maxBytes: 1 << 20, reusesSources: true)
+        cache.invalidate(viewers: Array(1...10_000))
+        #expect(cache.trackedViewers == 0)
+        let key = HomePageCache.Key(viewer: 5, limit: 20, filter: "")
+        let before = cache.version(viewer: 5)
+        cache.invalidate(viewers: Array(1...10_000))
+        cache.store(key, bytes: [1], version: before)
+        #expect(cache.lookup(key).bytes == nil, "computed before the invalidation: not stored")
+        cache.store(key, bytes: [2], version: cache.version(viewer: 5))
+        #expect(cache.lookup(key).isHit([2]))
+        cache.invalidate(viewers: [4, 6])
+        #expect(cache.lookup(key).isHit([2]), "other viewers' invalidations leave the page")
+        cache.invalidate(viewers: [5])
+        #expect(cache.lookup(key).bytes == nil)
+        #expect(cache.trackedViewers == 1)
+    }
+
     @Test("another user's like shows in a reader's cached first page within its staleness bound")
     func agedPageRefreshShowsNewCounts() async throws {
         try await TestApp.run { api in

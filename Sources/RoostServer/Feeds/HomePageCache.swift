@@ -89,7 +89,7 @@ final class HomePageCache: Sendable {
     /// SQLite file, a second in-process node in tests).
     let reuseLimit: Duration
     private let maxBytes: Int
-    /// Viewers whose versions are tracked before the map is reset (as `invalidateAll`).
+    /// Readers whose versions are tracked before the map is reset (as `invalidateAll`).
     private let maxTrackedViewers = 200_000
     private let hits = Counter(label: RoostMetrics.cacheHits, dimensions: [("cache", "home_pages")])
     private let misses = Counter(label: RoostMetrics.cacheMisses, dimensions: [("cache", "home_pages")])
@@ -105,7 +105,18 @@ final class HomePageCache: Sendable {
 
     var isEnabled: Bool { ttl > .zero }
 
-    func version(viewer: ID) -> Version { state.withLock { $0.version(viewer) } }
+    /// The version a page about to be computed for `viewer` is stored with; from now on the
+    /// viewer's invalidations are tracked (see `invalidateHere(viewers:)`).
+    func version(viewer: ID) -> Version {
+        guard isEnabled else { return Version(global: 0, viewer: 0) }
+        return state.withLock { state in
+            if state.viewers[viewer] == nil {
+                if state.viewers.count >= maxTrackedViewers { state.reset() }
+                state.viewers[viewer] = 0
+            }
+            return state.version(viewer)
+        }
+    }
 
     /// What the cache holds for one first page.
     enum Lookup {
@@ -177,12 +188,21 @@ final class HomePageCache: Sendable {
         peers?.send(.allHomePages)
     }
 
+    /// Viewers whose invalidations are tracked now.
+    var trackedViewers: Int { state.withLock { $0.viewers.count } }
+
     /// `invalidate(viewers:)` on this node only (what another node told it).
+    ///
+    /// Only viewers who asked for a `version` since the last reset can hold a page or be computing
+    /// one, so the others are skipped: callers may pass more viewers than changed (SQLite's
+    /// fan-out passes every follower it swept, active or not, rather than read each user row
+    /// twice), and the map grows with readers, not with followers.
     func invalidateHere(viewers: [ID]) {
         guard isEnabled else { return }
         state.withLock { state in
-            for viewer in viewers { state.viewers[viewer, default: 0] &+= 1 }
-            if state.viewers.count > maxTrackedViewers { state.reset() }
+            for viewer in viewers {
+                if let current = state.viewers[viewer] { state.viewers[viewer] = current &+ 1 }
+            }
         }
     }
 
