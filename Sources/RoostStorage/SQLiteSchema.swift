@@ -6,7 +6,25 @@ enum SQLiteSchema {
         var sql: String
     }
 
-    static let migrations: [Migration] = core + [notifications, safety, searchQueue]
+    static let migrations: [Migration] = core + [notifications, safety, searchQueue, timelines]
+
+    /// Version 6: each home timeline's state (how long fan-out maintains it, and its floor) in a
+    /// table of its own, holding only users who ever read a home feed. Fan-out looks up every
+    /// follower there: in this small table, not in the wide `users` rows, where it cost most of a
+    /// batch's join (`sqlite3`, default bench graph, 14,936 followers: 3–6 ms against 9–14 ms; the
+    /// whole insert of 30,000 entries 99–105 ms against 116–126 ms). No row: floor 0, inactive.
+    /// `users.home_active_until` and `users.timeline_floor` (version 2) are no longer used.
+    static let timelines = Migration(
+        version: 6,
+        sql: """
+            CREATE TABLE timelines (
+              user_id INTEGER PRIMARY KEY,
+              active_until INTEGER NOT NULL,
+              floor INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            INSERT INTO timelines (user_id, active_until, floor)
+              SELECT id, home_active_until, timeline_floor FROM users WHERE home_active_until > 0 OR timeline_floor > 0;
+            """)
 
     static let core: [Migration] = [
         Migration(

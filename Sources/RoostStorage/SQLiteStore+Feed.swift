@@ -36,9 +36,9 @@ extension SQLiteStore {
     static func timelineState(userID: ID, _ db: Database) throws -> TimelineState {
         guard
             let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT timeline_floor, home_active_until FROM users WHERE id = ?"), arguments: [Int64(userID)])
-        else { return TimelineState(floor: 0, activeUntil: .distantPast) }
-        return TimelineState(floor: row.id("timeline_floor"), activeUntil: Date(millis: row["home_active_until"]))
+                db.cachedStatement(sql: "SELECT floor, active_until FROM timelines WHERE user_id = ?"), arguments: [Int64(userID)])
+        else { return TimelineState(floor: 0, activeUntil: Date(millis: 0)) }
+        return TimelineState(floor: row.id("floor"), activeUntil: Date(millis: row["active_until"]))
     }
 
     public func timelineEntries(userID: ID, before: ID?, floor: ID, limit: Int) async throws -> [ID] {
@@ -119,7 +119,7 @@ extension SQLiteStore {
             let key = Int64(userID)
             // Active first, so fan-out jobs running from now on include this user; the pull below
             // then covers every post committed before it.
-            try db.execute(sql: "UPDATE users SET home_active_until = ? WHERE id = ?", arguments: [activeUntil.millis, key])
+            try Self.setActiveUntil(activeUntil, userID: key, db)
             try db.execute(sql: "DELETE FROM timeline_entries WHERE user_id = ?", arguments: [key])
             let rows = try Self.pullHome(userID: userID, before: nil, limit: policy.timelineCap, pushableOnly: true, db)
             let insert = try db.cachedStatement(sql: "INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id) VALUES (?, ?, ?)")
@@ -128,14 +128,18 @@ extension SQLiteStore {
             }
             // A full timeline is complete only down to its oldest entry; a shorter one holds everything.
             let floor = rows.count >= policy.timelineCap ? rows.last.map { Int64($0.post) } ?? 0 : 0
-            try db.execute(sql: "UPDATE users SET timeline_floor = ? WHERE id = ?", arguments: [floor, key])
+            try db.execute(sql: "UPDATE timelines SET floor = ? WHERE user_id = ?", arguments: [floor, key])
         }
     }
 
     public func touchTimeline(userID: ID, activeUntil: Date) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "UPDATE users SET home_active_until = ? WHERE id = ?", arguments: [activeUntil.millis, Int64(userID)])
-        }
+        try await pool.write { db in try Self.setActiveUntil(activeUntil, userID: Int64(userID), db) }
+    }
+
+    private static func setActiveUntil(_ activeUntil: Date, userID: Int64, _ db: Database) throws {
+        try db.cachedStatement(
+            sql: "INSERT INTO timelines (user_id, active_until, floor) VALUES (?, ?, 0) ON CONFLICT (user_id) DO UPDATE SET active_until = excluded.active_until"
+        ).execute(arguments: [userID, activeUntil.millis])
     }
 
     public func trimTimelines(userIDs: [ID], policy: FanOutPolicy) async throws -> Int {
@@ -151,7 +155,7 @@ extension SQLiteStore {
                 else { continue }
                 try db.execute(sql: "DELETE FROM timeline_entries WHERE user_id = ? AND post_id < ?", arguments: [key, cut])
                 removed += db.changesCount
-                try db.execute(sql: "UPDATE users SET timeline_floor = MAX(timeline_floor, ?) WHERE id = ?", arguments: [cut, key])
+                try db.execute(sql: "UPDATE timelines SET floor = MAX(floor, ?) WHERE user_id = ?", arguments: [cut, key])
             }
             return removed
         }
@@ -169,7 +173,7 @@ extension SQLiteStore {
     public func activeTimelineUsers(after: ID, limit: Int, now: Date) async throws -> [ID] {
         try await pool.read { db in
             try Int64.fetchAll(
-                db, sql: "SELECT id FROM users WHERE id > ? AND home_active_until > ? ORDER BY id LIMIT ?",
+                db, sql: "SELECT user_id FROM timelines WHERE user_id > ? AND active_until > ? ORDER BY user_id LIMIT ?",
                 arguments: [Int64(after), now.millis, limit]
             ).map { ID($0) }
         }
@@ -230,8 +234,8 @@ extension SQLiteStore {
                         INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
                         SELECT f.follower_id, j.column1, j.column2
                         FROM (VALUES \(Array(repeating: "(?, ?)", count: live.count).joined(separator: ","))) j
-                        JOIN follows f ON f.followee_id = j.column2 JOIN users u ON u.id = f.follower_id
-                        WHERE f.follower_id > ? AND f.follower_id <= ? AND u.home_active_until > ? AND u.timeline_floor <= j.column1
+                        JOIN follows f ON f.followee_id = j.column2 JOIN timelines t ON t.user_id = f.follower_id
+                        WHERE f.follower_id > ? AND f.follower_id <= ? AND t.active_until > ? AND t.floor <= j.column1
                         ORDER BY f.follower_id, j.column1
                         """)
                 // The timelines the chunk may change, for the page caches: every follower in the
@@ -304,9 +308,9 @@ extension SQLiteStore {
                 sql: """
                     INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
                     SELECT f.follower_id, p.id, p.author_id
-                    FROM posts p JOIN follows f ON f.followee_id = p.author_id JOIN users u ON u.id = f.follower_id
+                    FROM posts p JOIN follows f ON f.followee_id = p.author_id JOIN timelines t ON t.user_id = f.follower_id
                     WHERE p.id IN (\(Self.placeholders(posts.count))) AND f.follower_id IN (\(Self.placeholders(readers.count)))
-                      AND u.home_active_until > ? AND u.timeline_floor <= p.id
+                      AND t.active_until > ? AND t.floor <= p.id
                     RETURNING user_id
                     """,
                 arguments: StatementArguments(posts + readers.map { Int64($0) } + [now.millis]))

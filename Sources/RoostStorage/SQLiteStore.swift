@@ -303,7 +303,7 @@ public final class SQLiteStore: RoostStore {
                     sql: """
                         INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
                         SELECT ?, id, author_id FROM posts
-                        WHERE author_id = ? AND pull_only = 0 AND id >= (SELECT timeline_floor FROM users WHERE id = ?)
+                        WHERE author_id = ? AND pull_only = 0 AND id >= COALESCE((SELECT floor FROM timelines WHERE user_id = ?), 0)
                         ORDER BY id DESC LIMIT ?
                         """
                 ).execute(arguments: [Int64(followerID), Int64(followeeID), Int64(followerID), backfill])
