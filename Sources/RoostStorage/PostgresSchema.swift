@@ -19,7 +19,10 @@ enum PostgresSchema {
     static let usernameConstraint = "users_username_lower_key"
     static let emailConstraint = "users_email_lower_key"
 
-    static let migrations: [Migration] = core + [notifications, safety, pullAuthors, nodeNumbers]
+    static let migrations: [Migration] = core + [notifications, safety, pullAuthors, nodeNumbers, engagedPosts]
+
+    /// The posts anyone engaged with, the only trending candidates (`SQLiteSchema.engagedPosts`).
+    static let engagedPosts = Migration(version: 8, statements: [SQLiteSchema.engagedPostsIndex])
 
     /// Which node holds which id node number (`IDGenerator`), leased so a crashed node's number
     /// comes free. PostgreSQL only: on SQLite one process is the only node.

@@ -1291,8 +1291,8 @@ extension PostgresStore {
     }
 
     public func trendingCandidates(since: ID, limit: Int) async throws -> [Post] {
-        // Ties go to the older post, the order SQLite's scan produces, so both backends rank alike;
-        // the visibility and status stay literals for the partial index `posts_public`.
+        // Ties go to the newer post, as on SQLite, so both backends rank alike; the predicate stays
+        // word for word the one of the partial index `posts_engaged`.
         try await rows(
             """
             SELECT \(unescaped: Self.postColumns) FROM posts

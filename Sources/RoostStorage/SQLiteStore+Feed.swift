@@ -359,17 +359,17 @@ extension SQLiteStore {
         }
     }
 
+    /// The predicate is word for word the one of the partial index `posts_engaged`.
+    static let trendingCandidatesSQL = """
+        SELECT \(postColumns) FROM posts
+        WHERE visibility = 'public' AND moderation_status = 'approved' AND id >= ?
+          AND (like_count > 0 OR comment_count > 0 OR view_count > 0)
+        ORDER BY like_count + 2 * comment_count + view_count / 10 DESC, id DESC LIMIT ?
+        """
+
     public func trendingCandidates(since: ID, limit: Int) async throws -> [Post] {
         try await pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT \(Self.postColumns) FROM posts
-                    WHERE visibility = 'public' AND moderation_status = 'approved' AND id >= ?
-                      AND (like_count > 0 OR comment_count > 0 OR view_count > 0)
-                    ORDER BY like_count + 2 * comment_count + view_count / 10 DESC, id DESC LIMIT ?
-                    """, arguments: [Int64(since), limit]
-            ).map(Self.post)
+            try Row.fetchAll(db, sql: Self.trendingCandidatesSQL, arguments: [Int64(since), limit]).map(Self.post)
         }
     }
 

@@ -38,3 +38,21 @@ import Testing
         try await store.shutdown()
     }
 }
+
+extension SQLiteMigrationTests {
+    @Test("the trending refresh reads only engaged posts (version 7's `posts_engaged`)")
+    func trendingUsesEngagedIndex() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("roost-migration-test-" + UUID().uuidString).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStore(path: directory + "/roost.sqlite")
+        try await store.migrate()
+        let plan = try await store.pool.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteStore.trendingCandidatesSQL, arguments: [0, 10])
+                .map { $0["detail"] as String }.joined(separator: "\n")
+        }
+        // Without the index SQLite walks `posts_public`: every public post of the window.
+        #expect(plan.contains("posts_engaged"), "\(plan)")
+        try await store.shutdown()
+    }
+}
