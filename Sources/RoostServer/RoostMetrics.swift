@@ -10,6 +10,9 @@ public enum RoostMetrics {
     /// Aged entries served while one reader recomputes them in the background, by `cache`: a hit
     /// for the reader, a recomputation for the server.
     static let cacheRefreshes = "roost_cache_refreshes_total"
+    /// Aged entries found unchanged (none of their parts changed) and served on without a
+    /// recomputation, by `cache`.
+    static let cacheRenewals = "roost_cache_renewals_total"
     /// Fan-out jobs waiting or running (gauge), and the age in seconds of the oldest (gauge).
     static let fanOutQueueDepth = "roost_fanout_queue_depth"
     static let fanOutQueueLag = "roost_fanout_queue_lag_seconds"

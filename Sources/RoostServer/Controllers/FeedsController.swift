@@ -51,15 +51,19 @@ struct FeedsController {
                     viewer: viewer, after: query.afterID, limit: query.limit, filter: filter, renderer: services.renderer)
                 let source = HomePageCache.Source(
                     postIDs: page.items.map(\.id), flags: flags, nextCursor: query.cursor(after: page.next, codec: services.cursors),
-                    computedAt: computedAt)
+                    computedAt: computedAt, authorIDs: page.items.map(\.authorID))
                 return try await render(page.items, source, version: version, storingAs: key)
             }
             /// An aged page whose content nothing changed, rendered again with today's counters
             /// and profiles: the timeline, the visibility and the flags need not be read again.
             @Sendable func rerender(_ source: HomePageCache.Source, storingAs key: HomePageCache.Key) async throws {
                 let version = services.feeds.homePages.version(viewer: viewer.userID)
+                var source = source
+                source.renderedAt = ContinuousClock.now
                 let found = try await services.feeds.posts(source.postIDs)
-                _ = try await render(source.postIDs.compactMap { found[$0] }, source, version: version, storingAs: key)
+                let posts = source.postIDs.compactMap { found[$0] }
+                source.authorIDs = posts.map(\.authorID)
+                _ = try await render(posts, source, version: version, storingAs: key)
             }
             guard query.position == nil else { return JSONBody.response(bytes: try await compute(storingAs: nil), status: .ok) }
             // First pages come from memory while nothing changed them (`HomePageCache`).

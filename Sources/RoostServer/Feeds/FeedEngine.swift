@@ -40,9 +40,10 @@ public final class FeedEngine: Sendable {
         self.users = TTLCache(name: "users", ttl: configuration.cacheTTL * 3, capacity: 100_000)
         self.postJSON = TTLCache(name: "post_json", ttl: configuration.cacheTTL, capacity: 200_000)
         self.memberships = TTLCache(name: "memberships", ttl: configuration.cacheTTL * 3, capacity: 100_000)
+        // A post or author loaded while it changed lives a post cache TTL, its JSON as long again.
         self.homePages = HomePageCache(
             ttl: configuration.homePageTTL, maxBytes: configuration.homePageBytes, reusesSources: store.isSingleProcess,
-            peers: peers)
+            peers: peers, settle: configuration.cacheTTL * 2)
     }
 
     var policy: FanOutPolicy { configuration.fanOut }
@@ -66,6 +67,12 @@ public final class FeedEngine: Sendable {
     private func forgetHere(post id: ID) {
         posts.invalidate(id)
         postJSON.invalidate(id)
+        homePages.changes?.changed(post: id)
+    }
+
+    private func forgetHere(user id: ID) {
+        users.invalidate(id)
+        homePages.changes?.changed(user: id)
     }
 
     /// A post's content, visibility or existence changed: it may sit in any cached home page.
@@ -77,7 +84,7 @@ public final class FeedEngine: Sendable {
     /// Forget what every node cached about a user: their profile, and their first home page (they
     /// posted, followed, unfollowed, or their flags changed).
     func invalidate(user id: ID) {
-        users.invalidate(id)
+        forgetHere(user: id)
         peers?.send(.user(id))
         homePages.invalidate(viewers: [id])
     }
@@ -91,7 +98,7 @@ public final class FeedEngine: Sendable {
         if envelope.allHomePages == true { homePages.invalidateAllHere() }
         if let viewers = envelope.homePages { homePages.invalidateHere(viewers: viewers) }
         for id in envelope.posts ?? [] { forgetHere(post: id) }
-        for id in envelope.users ?? [] { users.invalidate(id) }
+        for id in envelope.users ?? [] { forgetHere(user: id) }
         for id in envelope.memberships ?? [] { memberships.invalidate(id) }
     }
 
@@ -99,6 +106,7 @@ public final class FeedEngine: Sendable {
     /// node does when it may have missed their messages.
     func forgetEverything() {
         homePages.invalidateAllHere()
+        homePages.changes?.changedEverything()
         posts.removeAll()
         postJSON.removeAll()
         users.removeAll()

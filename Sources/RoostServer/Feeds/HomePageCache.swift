@@ -26,7 +26,9 @@ import Synchronization
 /// page is never served: after the viewer's own change or a fan-out to them, the read waits for
 /// the new page. Where this node sees every write (SQLite), an aged page that nothing
 /// invalidated has the same posts, so the refresh renders its `Source` again with current
-/// counters and profiles instead of reading the timeline, up to `reuseLimit` after it was computed.
+/// counters and profiles instead of reading the timeline, up to `reuseLimit` after it was computed;
+/// and when `changes` shows that none of its posts and authors changed since that render, the
+/// render would give the same bytes, so the page is renewed in place without one.
 final class HomePageCache: Sendable {
     struct Key: Hashable, Sendable {
         var viewer: ID
@@ -49,6 +51,22 @@ final class HomePageCache: Sendable {
         var nextCursor: String?
         /// When the page was last computed from the store (re-rendering keeps it).
         var computedAt: ContinuousClock.Instant
+        /// When its last render began: what it shows of its posts and authors is as of then.
+        var renderedAt: ContinuousClock.Instant
+        /// The authors of `postIDs`, whose profiles the page shows.
+        var authorIDs: [ID]
+
+        init(
+            postIDs: [ID], flags: [ID: ViewerPostFlags], nextCursor: String?, computedAt: ContinuousClock.Instant,
+            renderedAt: ContinuousClock.Instant? = nil, authorIDs: [ID] = []
+        ) {
+            self.postIDs = postIDs
+            self.flags = flags
+            self.nextCursor = nextCursor
+            self.computedAt = computedAt
+            self.renderedAt = renderedAt ?? computedAt
+            self.authorIDs = authorIDs
+        }
     }
 
     private struct Entry {
@@ -94,12 +112,23 @@ final class HomePageCache: Sendable {
     private let hits = Counter(label: RoostMetrics.cacheHits, dimensions: [("cache", "home_pages")])
     private let misses = Counter(label: RoostMetrics.cacheMisses, dimensions: [("cache", "home_pages")])
     private let refreshes = Counter(label: RoostMetrics.cacheRefreshes, dimensions: [("cache", "home_pages")])
+    private let renewals = Counter(label: RoostMetrics.cacheRenewals, dimensions: [("cache", "home_pages")])
+    /// When posts and users changed (`FeedEngine` records them); nil: aged pages are always
+    /// rendered again.
+    let changes: ChangeLog?
+    /// How long after a change the caches a render reads from may still hold what it changed
+    /// (a post or author loaded while it happened lives one post cache TTL): a page rendered
+    /// sooner after a change than this is rendered again, not renewed.
+    private let settle: Duration
 
-    init(ttl: Duration, maxBytes: Int, reusesSources: Bool, peers: PeerLink? = nil) {
+    /// - Parameter settle: renew aged pages their changes allow (see `settle`); nil: never.
+    init(ttl: Duration, maxBytes: Int, reusesSources: Bool, peers: PeerLink? = nil, settle: Duration? = nil) {
         self.ttl = ttl
         self.reusesSources = reusesSources
         self.peers = peers
         self.reuseLimit = ttl * 5
+        self.settle = settle ?? .zero
+        self.changes = settle.map { ChangeLog(horizon: ttl * 5 + $0 + .seconds(1)) }
         self.maxBytes = maxBytes
     }
 
@@ -133,6 +162,7 @@ final class HomePageCache: Sendable {
     func lookup(_ key: Key) -> Lookup {
         guard isEnabled else { return .miss }
         let now = ContinuousClock.now
+        var renewed = false
         let found: Lookup = state.withLock { state in
             guard let entry = state.entries[key] else { return .miss }
             guard entry.version == state.version(key.viewer), now < entry.expires + ttl else {
@@ -141,9 +171,18 @@ final class HomePageCache: Sendable {
                 return .miss
             }
             if entry.expires > now || entry.refreshing { return .hit(entry.bytes) }
+            let source = entry.source.flatMap { now - $0.computedAt < reuseLimit ? $0 : nil }
+            if let source, let changes,
+                changes.unchanged(posts: source.postIDs, users: source.authorIDs, since: source.renderedAt - settle)
+            {
+                state.entries[key]?.expires = Self.expiry(now, ttl: ttl)
+                renewed = true
+                return .hit(entry.bytes)
+            }
             state.entries[key]?.refreshing = true
-            return .stale(entry.bytes, entry.source.flatMap { now - $0.computedAt < reuseLimit ? $0 : nil })
+            return .stale(entry.bytes, source)
         }
+        if renewed { renewals.increment() }
         switch found {
         case .hit: hits.increment()
         case .stale: hits.increment(); refreshes.increment()
@@ -166,13 +205,17 @@ final class HomePageCache: Sendable {
                 }
             }
             if let old = state.entries[key] { state.bytes -= old.bytes.count }
-            // Expiry spread over the last quarter of the TTL: pages made together (a wave of app
-            // opens, a restart) would otherwise all be recomputed in the same instant.
             state.entries[key] = Entry(
-                bytes: bytes, expires: now + ttl * Double.random(in: 0.75...1), version: version,
+                bytes: bytes, expires: Self.expiry(now, ttl: ttl), version: version,
                 source: reusesSources || peers?.isListening == true ? source : nil)
             state.bytes += bytes.count
         }
+    }
+
+    /// Expiry spread over the last quarter of the TTL: pages made together (a wave of app opens, a
+    /// restart) would otherwise all be recomputed in the same instant.
+    private static func expiry(_ now: ContinuousClock.Instant, ttl: Duration) -> ContinuousClock.Instant {
+        now + ttl * Double.random(in: 0.75...1)
     }
 
     /// These viewers' pages changed, here and on the other nodes.

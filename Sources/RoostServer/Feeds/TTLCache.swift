@@ -91,11 +91,19 @@ final class TTLCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         return result
     }
 
+    /// Drops the value, and a load of it already under way is not stored: it may have read the
+    /// value from before the change.
     func invalidate(_ key: Key) {
-        state.withLock { state in _ = state.entries.removeValue(forKey: key) }
+        state.withLock { state in
+            state.entries[key] = nil
+            state.inflight[key] = nil
+        }
     }
 
     func removeAll() {
-        state.withLock { state in state.entries.removeAll() }
+        state.withLock { state in
+            state.entries.removeAll()
+            state.inflight.removeAll()
+        }
     }
 }

@@ -253,6 +253,7 @@ final class BenchSession {
         let http = self.http
         let errors = self.errors
         let stride = connections
+        let before = await pageCacheWork()
         let latencies = await LoadLoop.run(concurrency: connections, duration: duration) { worker, iteration in
             let reader = readers[(worker + iteration * stride) % readers.count]
             do {
@@ -269,6 +270,20 @@ final class BenchSession {
                 "Home feed, first page (limit 20), \(readers.count) readers — \(String(format: "%.0f%%", ratio * 100)) of the ceiling",
                 latencies, target: "≥ 50% of ceiling req/s, p99 < 20 ms",
                 result: verdict(ratio >= 0.5 && p99 < 20 && latencies.errors == 0)))
+        if let before, let after = await pageCacheWork() {
+            let seconds = duration.seconds
+            notes.append(
+                String(
+                    format: "During the first-page phase the page cache refreshed %.0f aged pages a second and renewed %.0f unchanged ones "
+                        + "(`roost_cache_refreshes_total`, `roost_cache_renewals_total`).",
+                    (after.refreshes - before.refreshes) / seconds, (after.renewals - before.renewals) / seconds))
+        }
+    }
+
+    /// The home page cache's background work so far: aged pages refreshed, unchanged ones renewed.
+    private func pageCacheWork() async -> (refreshes: Double, renewals: Double)? {
+        guard let text = try? await http.get("/metrics").text else { return nil }
+        return (prometheusValue(text, name: "roost_cache_refreshes_total"), prometheusValue(text, name: "roost_cache_renewals_total"))
     }
 
     private func measureHomeNextPage() async {
