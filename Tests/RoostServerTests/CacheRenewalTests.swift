@@ -150,9 +150,11 @@ extension FeedEngineTests {
             let before = ContinuousClock.now
             #expect(changes.unchanged(posts: [], users: [authorID], since: before))
             #expect(try await api.patch("/me", token: author.access, json: ["display_name": "New Name"]).code == 200)
-            #expect(!changes.unchanged(posts: [], users: [authorID], since: before), "the rename is logged: pages showing the author render again")
+            // Logged: pages showing the author are rendered again, not renewed.
+            #expect(!changes.unchanged(posts: [], users: [authorID], since: before))
             let configuration = api.services.configuration
-            let seen = try await Self.poll(within: configuration.homePageTTL * 2 + configuration.cacheTTL * 2 + .seconds(2), until: "New Name") {
+            let within = configuration.homePageTTL * 2 + configuration.cacheTTL * 2 + .seconds(2)
+            let seen = try await Self.poll(within: within, until: "New Name") {
                 try await Self.firstHomeItem(api, reader)?["author"]?["display_name"]?.string ?? ""
             }
             #expect(seen == "New Name")
