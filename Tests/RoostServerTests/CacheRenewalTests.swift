@@ -11,9 +11,10 @@ import Testing
 struct CacheRenewalTests {
     @Test("an aged page whose posts and authors did not change is renewed; a change, even during its render, makes it render")
     func unchangedAgedPageIsRenewed() async throws {
-        // Expiry 375–500 ms after storing, served (aged) until at least 875 ms.
-        let ttl = Duration.milliseconds(500)
-        let settle = Duration.milliseconds(100)
+        // Expiry 0.75–1 s after storing, served (aged) until at least 1.75 s: looked up at 1.2 s,
+        // with room for a loaded machine's late wake-ups.
+        let ttl = Duration.seconds(1)
+        let settle = Duration.milliseconds(500)
         let cache = HomePageCache(ttl: ttl, maxBytes: 1 << 20, reusesSources: true, settle: settle)
         let changes = try #require(cache.changes)
         try await Task.sleep(for: settle + .milliseconds(20))  // the log knows nothing from before it existed
@@ -23,7 +24,7 @@ struct CacheRenewalTests {
                 key, bytes: bytes, version: cache.version(viewer: 7),
                 source: .init(postIDs: [42, 43], flags: [:], nextCursor: nil, computedAt: .now, authorIDs: [9]))
         }
-        func aged() async throws { try await Task.sleep(for: .milliseconds(600)) }
+        func aged() async throws { try await Task.sleep(for: .milliseconds(1_200)) }
 
         store([1])
         try await aged()
@@ -53,7 +54,7 @@ struct CacheRenewalTests {
 
     @Test("pages are not renewed past the reuse limit, nor after every cache was dropped")
     func renewalBounds() async throws {
-        let cache = HomePageCache(ttl: .milliseconds(200), maxBytes: 1 << 20, reusesSources: true, settle: .zero)
+        let cache = HomePageCache(ttl: .seconds(1), maxBytes: 1 << 20, reusesSources: true, settle: .zero)
         let changes = try #require(cache.changes)
         let key = HomePageCache.Key(viewer: 7, limit: 20, filter: "")
         func store(computedAt: ContinuousClock.Instant) {
@@ -62,7 +63,7 @@ struct CacheRenewalTests {
                 source: .init(postIDs: [42], flags: [:], nextCursor: nil, computedAt: computedAt, authorIDs: [9]))
         }
         store(computedAt: .now - cache.reuseLimit)
-        try await Task.sleep(for: .milliseconds(250))
+        try await Task.sleep(for: .milliseconds(1_200))
         if case .stale(_, let source) = cache.lookup(key) {
             #expect(source == nil, "computed longer ago than the reuse limit: read from the store again")
         } else {
@@ -71,20 +72,20 @@ struct CacheRenewalTests {
         try await Task.sleep(for: .milliseconds(10))
         store(computedAt: .now)
         changes.changedEverything()
-        try await Task.sleep(for: .milliseconds(250))
+        try await Task.sleep(for: .milliseconds(1_200))
         #expect(cache.lookup(key).isStale([1]), "anything may have changed")
     }
 
     @Test("the change log forgets what is older than its horizon and then answers changed")
     func changeLogHorizon() async throws {
-        let log = ChangeLog(horizon: .milliseconds(100), pruneLimit: 4)
+        let log = ChangeLog(horizon: .milliseconds(300), pruneLimit: 4)
         try await Task.sleep(for: .milliseconds(10))
         let start = ContinuousClock.now
         #expect(log.unchanged(posts: [1], users: [2], since: start))
         for id: ID in 1...3 { log.changed(post: id) }
         #expect(!log.unchanged(posts: [1], users: [], since: start))
         #expect(log.unchanged(posts: [4], users: [2], since: start))
-        try await Task.sleep(for: .milliseconds(150))
+        try await Task.sleep(for: .milliseconds(400))
         let later = ContinuousClock.now
         for id: ID in 10...13 { log.changed(user: id) }  // the fourth entry prunes the first three
         #expect(!log.unchanged(posts: [4], users: [], since: start), "before the horizon nothing is known")
