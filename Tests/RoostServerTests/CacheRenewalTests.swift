@@ -122,7 +122,7 @@ private final class LoadCount: Sendable {
     }
 }
 
-/// An author's new display name reaches a reader's cached first page.
+/// Through HTTP: likes and renames are logged as changes, and a rename reaches a cached page.
 extension FeedEngineTests {
     @Test("a like is logged as a change of its post, so pages holding it render again")
     func likeIsLogged() async throws {
