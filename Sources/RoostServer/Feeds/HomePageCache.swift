@@ -126,9 +126,11 @@ final class HomePageCache: Sendable {
         self.ttl = ttl
         self.reusesSources = reusesSources
         self.peers = peers
-        self.reuseLimit = ttl * 5
+        let reuseLimit = ttl * 5
+        self.reuseLimit = reuseLimit
         self.settle = settle ?? .zero
-        self.changes = settle.map { ChangeLog(horizon: ttl * 5 + $0 + .seconds(1)) }
+        // A renewal asks about changes since a render at most `reuseLimit` old, less `settle`.
+        self.changes = settle.map { ChangeLog(horizon: reuseLimit + $0 + .seconds(1)) }
         self.maxBytes = maxBytes
     }
 
