@@ -80,17 +80,84 @@ extension SQLiteStore {
     public func finishBulkLoad(_ table: BulkLoadTable) async throws {
         // One index per transaction keeps each WAL commit bounded; an interruption between them
         // leaves the rest to `repairBulkLoad`, which is idempotent.
+        var created = false
         for index in BulkLoad.deferredIndexes(table) {
-            try await pool.write { db in
+            let made = try await pool.write { db in
+                let exists =
+                    try Bool.fetchOne(
+                        db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", arguments: [index.name]) ?? false
+                guard !exists else { return false }
                 // Lets CREATE INDEX sort with helper threads (~20% faster on 2 cores); reset after,
                 // so ordinary queries keep running on one thread.
                 try db.execute(sql: "PRAGMA threads = \(min(4, ProcessInfo.processInfo.activeProcessorCount))")
                 defer { try? db.execute(sql: "PRAGMA threads = 0") }
-                try db.execute(sql: index.createIfMissing)
+                try db.execute(sql: index.create)
+                return true
             }
+            created = created || made
+        }
+        // Only right after building (a restart that finds the indexes skips it: it saves writes
+        // later, nothing depends on it).
+        if created && table == .follows {
+            try await loosenFollows()
         }
         if table == .posts {
             try await pool.write { db in try Self.restorePostSearch(db) }
+        }
+    }
+
+    /// One placeholder per this many follows, and placeholders per transaction (see `loosenFollows`).
+    static let loosenSpacing = 128
+    static let loosenChunk = 4_000
+
+    /// Leaves room in the leaves of the follows B-trees that CREATE INDEX just packed full.
+    ///
+    /// CREATE INDEX fills every leaf page to the brim, so after a bulk load the first insert into
+    /// any leaf splits it and rebalances its neighbours: a follow wrote ~25 pages on the bench
+    /// graph, which the checkpointer then copies, and the follow tail tracked that copying. A
+    /// table grown by inserts keeps its leaves ~85% full instead (PostgreSQL's CREATE INDEX leaves
+    /// 10% by default); SQLite has no fill factor to ask for. So this inserts one placeholder
+    /// follow per `loosenSpacing` rows and deletes it again in the same transaction. Each pairs
+    /// the follower and follow id of one sampled follow with the followee of another, so the
+    /// placeholders fall all over the key order of every index (by follower, by followee, by
+    /// follow id). Each splits the packed leaves around it; the delete leaves the room. Only pairs
+    /// that were not follows become placeholders (the insert reports a conflict otherwise), so
+    /// the delete removes nothing else. It rewrites most leaves once: seconds for 10 M follows.
+    func loosenFollows() async throws {
+        // Samples: the first follow at or after spread (follower, followee) points of the key
+        // space, found by seeks rather than a scan of the whole table.
+        let samples = try await pool.read { db -> [(follower: Int64, followee: Int64, id: Int64)] in
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM follows") ?? 0
+            let users = try Int64.fetchAll(db, sql: "SELECT id FROM users ORDER BY id")
+            let wanted = count / Self.loosenSpacing
+            guard wanted > 1, !users.isEmpty else { return [] }
+            let seek = try db.makeStatement(
+                sql: "SELECT follower_id, followee_id, id FROM follows WHERE (follower_id, followee_id) >= (?, ?) LIMIT 1")
+            var samples: [(follower: Int64, followee: Int64, id: Int64)] = []
+            samples.reserveCapacity(wanted)
+            for k in 0..<wanted {
+                let follower = users[k * users.count / wanted]
+                let followee = users[(k &* 40_503 &+ 17) % users.count]
+                if let row = try Row.fetchOne(seek, arguments: [follower, followee]) { samples.append((row[0], row[1], row[2])) }
+            }
+            return samples
+        }
+        guard samples.count > 1 else { return }
+        for start in stride(from: 0, to: samples.count, by: Self.loosenChunk) {
+            try await pool.write { db in
+                let insert = try db.cachedStatement(
+                    sql: "INSERT INTO follows (follower_id, followee_id, id, created_at) VALUES (?, ?, ?, 0) ON CONFLICT DO NOTHING")
+                let delete = try db.cachedStatement(sql: "DELETE FROM follows WHERE follower_id = ? AND followee_id = ?")
+                var placed: [(follower: Int64, followee: Int64)] = []
+                for index in start..<min(start + Self.loosenChunk, samples.count) {
+                    // A followee from far along the sample: another follower's, spread as the
+                    // data's followees are (celebrities' long ranges get their share).
+                    let followee = samples[(index + 997) % samples.count].followee
+                    try insert.execute(arguments: [samples[index].follower, followee, samples[index].id])
+                    if db.changesCount > 0 { placed.append((samples[index].follower, followee)) }
+                }
+                for pair in placed { try delete.execute(arguments: [pair.follower, pair.followee]) }
+            }
         }
     }
 
@@ -144,10 +211,12 @@ extension PostgresStore {
 
     public func beginBulkLoad(_ table: BulkLoadTable, expectedRows: Int) async throws -> Bool {
         try await transaction { connection in
-            let existing = try await rows(
-                PostgresQuery(unsafeSQL: "SELECT count(*)::bigint FROM (SELECT 1 FROM \(table.rawValue) LIMIT \(expectedRows + 1)) AS t"),
-                on: connection
-            ).first?.decode(Int64.self) ?? 0
+            let existing =
+                try await rows(
+                    PostgresQuery(
+                        unsafeSQL: "SELECT count(*)::bigint FROM (SELECT 1 FROM \(table.rawValue) LIMIT \(expectedRows + 1)) AS t"),
+                    on: connection
+                ).first?.decode(Int64.self) ?? 0
             guard BulkLoad.pays(existingRows: Int(existing), expectedRows: expectedRows) else { return false }
             for index in BulkLoad.deferredIndexes(table) {
                 try await rows(PostgresQuery(unsafeSQL: index.drop), on: connection)
@@ -206,7 +275,8 @@ extension PostgresStore {
     /// before migration 4.
     private func postSearchTriggerState(on connection: PostgresConnection? = nil) async throws -> String? {
         let query = PostgresQuery(
-            unsafeSQL: "SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = to_regclass('posts') AND tgname = '\(Self.postSearchTrigger)'")
+            unsafeSQL:
+                "SELECT tgenabled::text FROM pg_trigger WHERE tgrelid = to_regclass('posts') AND tgname = '\(Self.postSearchTrigger)'")
         let found = if let connection { try await rows(query, on: connection) } else { try await rows(query) }
         return try found.first?.decode(String.self)
     }
