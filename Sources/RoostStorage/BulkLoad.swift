@@ -80,25 +80,20 @@ extension SQLiteStore {
     public func finishBulkLoad(_ table: BulkLoadTable) async throws {
         // One index per transaction keeps each WAL commit bounded; an interruption between them
         // leaves the rest to `repairBulkLoad`, which is idempotent.
-        var created = false
-        for index in BulkLoad.deferredIndexes(table) {
-            let made = try await pool.write { db in
-                let exists =
-                    try Bool.fetchOne(
-                        db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", arguments: [index.name]) ?? false
-                guard !exists else { return false }
+        let missing = Set(try await missingBulkLoadStructures())
+        let built = BulkLoad.deferredIndexes(table).filter { missing.contains($0.name) }
+        for index in built {
+            try await pool.write { db in
                 // Lets CREATE INDEX sort with helper threads (~20% faster on 2 cores); reset after,
                 // so ordinary queries keep running on one thread.
                 try db.execute(sql: "PRAGMA threads = \(min(4, ProcessInfo.processInfo.activeProcessorCount))")
                 defer { try? db.execute(sql: "PRAGMA threads = 0") }
-                try db.execute(sql: index.create)
-                return true
+                try db.execute(sql: index.createIfMissing)
             }
-            created = created || made
         }
         // Only right after building (a restart that finds the indexes skips it: it saves writes
         // later, nothing depends on it).
-        if created && table == .follows {
+        if !built.isEmpty && table == .follows {
             try await loosenFollows()
         }
         if table == .posts {
