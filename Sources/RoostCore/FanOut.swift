@@ -23,6 +23,12 @@ public struct FanOutPolicy: Sendable, Equatable {
     /// more entries, shorter ones show entries sooner. (On SQLite a request write does not wait for
     /// the whole batch: the batch ends at its next chunk, see `SQLiteStore.runFanOutBatch`.)
     public var batchTime: Duration = .milliseconds(25)
+    /// Where one worker fans out for a single writer (SQLite), a worker woken by a new post waits
+    /// until request writes have paused for `gatherQuiet` (at most `gatherWindow`) and leases
+    /// again, so a burst of posts shares one sweep over its followers' timeline pages instead of
+    /// starting a second sweep behind the first. Costs a lone post `gatherQuiet` of lag.
+    public var gatherQuiet: Duration = .milliseconds(5)
+    public var gatherWindow: Duration = .milliseconds(100)
     /// Jobs a worker leases at once; push jobs among them share their batches (those of one
     /// author, or of all authors where the store batches across authors).
     public var jobsPerClaim = 256

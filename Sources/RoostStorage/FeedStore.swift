@@ -74,6 +74,7 @@ public struct HomeSlice: Sendable, Equatable {
 
 extension FeedStore {
     public func awaitIdleWriter() async {}
+    public func awaitQuietWriter(_ quiet: Duration, atMost: Duration) async {}
     public var prefersOneFanOutWorker: Bool { false }
     public var batchesPushAcrossAuthors: Bool { false }
     public var isSingleProcess: Bool { false }
@@ -163,6 +164,10 @@ public protocol FeedStore: Sendable {
     /// Returns when no request write waits for the writer (bounded), so a fan-out batch does
     /// not queue ahead of them; immediate where writers do not queue (PostgreSQL).
     func awaitIdleWriter() async
+    /// Returns once request writes have paused for `quiet`, or after `atMost`: a fan-out worker
+    /// woken by the first post of a burst then leases the whole burst at once. Immediate where
+    /// writers do not queue (PostgreSQL).
+    func awaitQuietWriter(_ quiet: Duration, atMost: Duration) async
     /// One fan-out worker is enough (and a second only queues batches): one writer (SQLite).
     var prefersOneFanOutWorker: Bool { get }
     /// `runFanOutBatch` takes push jobs of different authors together, in follower order, so a

@@ -302,13 +302,16 @@ extension SQLiteStore {
         let posts = jobs.filter { $0.kind == .push }.map { Int64($0.postID) }
         guard !posts.isEmpty, !readers.isEmpty else { return (0, []) }
         return try await pool.write { db in
-            // Joined from the posts, so a post deleted meanwhile is not written.
+            // Joined from the posts, so a post deleted meanwhile is not written. CROSS JOIN keeps
+            // that order: given 81 posts and 25 readers, SQLite's planner started from the readers
+            // instead and read every post of every account they follow (112 ms against 1.7 ms on
+            // the bench database; 37 ms of a fan-out burst's 1.1 s in the server).
             let users = try Int64.fetchAll(
                 db,
                 sql: """
                     INSERT OR IGNORE INTO timeline_entries (user_id, post_id, author_id)
                     SELECT f.follower_id, p.id, p.author_id
-                    FROM posts p JOIN follows f ON f.followee_id = p.author_id JOIN timelines t ON t.user_id = f.follower_id
+                    FROM posts p CROSS JOIN follows f ON f.followee_id = p.author_id CROSS JOIN timelines t ON t.user_id = f.follower_id
                     WHERE p.id IN (\(Self.placeholders(posts.count))) AND f.follower_id IN (\(Self.placeholders(readers.count)))
                       AND t.active_until > ? AND t.floor <= p.id
                     RETURNING user_id

@@ -114,6 +114,15 @@ public final class SQLiteStore: RoostStore {
         }
     }
 
+    public func awaitQuietWriter(_ quiet: Duration, atMost: Duration) async {
+        let deadline = ContinuousClock.now + atMost
+        while case let idle = requestWrites.quiet, idle < quiet {
+            let now = ContinuousClock.now
+            guard now < deadline else { return }
+            try? await Task.sleep(for: min(quiet - idle, deadline - now))
+        }
+    }
+
     public var prefersOneFanOutWorker: Bool { true }
     public var batchesPushAcrossAuthors: Bool { true }
     public var isSingleProcess: Bool { true }

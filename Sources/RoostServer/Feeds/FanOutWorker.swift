@@ -51,7 +51,8 @@ struct FanOutWorker: Service {
     }
 
     /// Leases the due jobs (up to `jobsPerClaim`) and runs them to completion, posts of one author
-    /// together; false when the queue had nothing due.
+    /// together; false when the queue had nothing due. With one worker it first gathers a burst
+    /// (`FanOutPolicy.gatherQuiet`) and leases again.
     ///
     /// A fan-out longer than `longFanOutBatches` batches writes its posts into the timelines of this
     /// node's current readers (`FeedStore.pushToReaders`) before it goes on; with one worker, jobs
@@ -64,6 +65,10 @@ struct FanOutWorker: Service {
         let policy = engine.policy
         var due = try await claim(policy)
         guard !due.isEmpty else { return false }
+        if store.prefersOneFanOutWorker {
+            await store.awaitQuietWriter(policy.gatherQuiet, atMost: policy.gatherWindow)
+            due += try await claim(policy)
+        }
         let acrossAuthors = store.batchesPushAcrossAuthors
         var headStart = Set<ID>()
         while !due.isEmpty {
