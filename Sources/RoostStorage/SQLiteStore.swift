@@ -116,7 +116,7 @@ public final class SQLiteStore: RoostStore {
 
     public func awaitQuietWriter(_ quiet: Duration, atMost: Duration) async {
         let deadline = ContinuousClock.now + atMost
-        while case let idle = requestWrites.quiet, idle < quiet {
+        while case let idle = requestWrites.quiet, idle < quiet, !Task.isCancelled {
             let now = ContinuousClock.now
             guard now < deadline else { return }
             try? await Task.sleep(for: min(quiet - idle, deadline - now))

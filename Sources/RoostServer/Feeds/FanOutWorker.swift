@@ -67,7 +67,8 @@ struct FanOutWorker: Service {
         guard !due.isEmpty else { return false }
         if store.prefersOneFanOutWorker {
             await store.awaitQuietWriter(policy.gatherQuiet, atMost: policy.gatherWindow)
-            due += try await claim(policy)
+            // A failed second lease only costs the gathering: the jobs in hand still run.
+            due += (try? await claim(policy)) ?? []
         }
         let acrossAuthors = store.batchesPushAcrossAuthors
         var headStart = Set<ID>()
