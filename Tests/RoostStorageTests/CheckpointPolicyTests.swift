@@ -34,32 +34,28 @@ struct CheckpointPolicyTests {
 
     @Test("a fan-out worker's gathering wait ends once request writes pause, and never after atMost")
     func awaitsQuietWriter() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("roost-quiet-test-" + UUID().uuidString).path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try SQLiteStore(path: directory + "/roost.sqlite")
-        try await store.migrate()
-        let clock = ContinuousClock()
-        // Quiet already: far sooner than atMost.
-        var took = await clock.measure { await store.awaitQuietWriter(.milliseconds(20), atMost: .seconds(10)) }
-        #expect(took < .seconds(2))
-        // A request write holds the writer for 100 ms: the wait lasts until 20 ms after it ends.
-        let start = clock.now
-        store.requestWrites.begin()
-        let waiting = Task { await store.awaitQuietWriter(.milliseconds(20), atMost: .seconds(10)) }
-        try await Task.sleep(for: .milliseconds(100))
-        store.requestWrites.end()
-        await waiting.value
-        took = clock.now - start
-        #expect(took >= .milliseconds(120))
-        #expect(took < .seconds(5))
-        // Writes that never pause: it gives up after atMost.
-        store.requestWrites.begin()
-        took = await clock.measure { await store.awaitQuietWriter(.milliseconds(20), atMost: .milliseconds(150)) }
-        store.requestWrites.end()
-        #expect(took >= .milliseconds(150))
-        #expect(took < .seconds(5))
-        try await store.shutdown()
+        try await SQLiteMigrationTests.withMigratedStore { store in
+            let clock = ContinuousClock()
+            // Quiet already: far sooner than atMost.
+            var took = await clock.measure { await store.awaitQuietWriter(.milliseconds(20), atMost: .seconds(10)) }
+            #expect(took < .seconds(2))
+            // A request write holds the writer for 100 ms: the wait lasts until 20 ms after it ends.
+            let start = clock.now
+            store.requestWrites.begin()
+            let waiting = Task { await store.awaitQuietWriter(.milliseconds(20), atMost: .seconds(10)) }
+            try await Task.sleep(for: .milliseconds(100))
+            store.requestWrites.end()
+            await waiting.value
+            took = clock.now - start
+            #expect(took >= .milliseconds(120))
+            #expect(took < .seconds(5))
+            // Writes that never pause: it gives up after atMost.
+            store.requestWrites.begin()
+            took = await clock.measure { await store.awaitQuietWriter(.milliseconds(20), atMost: .milliseconds(150)) }
+            store.requestWrites.end()
+            #expect(took >= .milliseconds(150))
+            #expect(took < .seconds(5))
+        }
     }
 
     @Test("the checkpointer copies the WAL into the database file by itself, from a thread at low priority")
