@@ -54,12 +54,12 @@ struct FanOutWorker: Service {
     /// together; false when the queue had nothing due. With one worker it first gathers a burst
     /// (`FanOutPolicy.gatherQuiet`) and leases again.
     ///
-    /// A fan-out longer than `longFanOutBatches` batches writes its posts into the timelines of this
+    /// A fan-out running longer than `longFanOut` writes its posts into the timelines of this
     /// node's current readers (`FeedStore.pushToReaders`) before it goes on; with one worker, jobs
     /// that become due while it runs are leased between its batches, their posts given to current
-    /// readers at once, and run after it. Whoever is reading sees a post within a few batches,
-    /// however long the sweep in front of it. (A pass costs about a microsecond per reader and
-    /// post, so short fan-outs, most of them, skip it.)
+    /// readers too (once the fan-out proves long), and run after it. Whoever is reading sees a post
+    /// within a few batches, however long the sweep in front of it. (A pass costs about a
+    /// microsecond per reader and post, so short fan-outs, most of them, skip it.)
     func runOneJob() async throws -> Bool {
         let store = engine.store
         let policy = engine.policy
@@ -78,14 +78,15 @@ struct FanOutWorker: Service {
             }
             due = []
             for group in groups {
-                await run(group, policy: policy) { running, batches in
+                await run(group, policy: policy) { running, elapsed in
                     // With one worker (SQLite) nobody else would start them before this group ends;
                     // several workers (PostgreSQL) take them themselves.
-                    let more = store.prefersOneFanOutWorker ? (try? await claim(policy)) ?? [] : []
-                    due += more
-                    // Posts that would wait for this group, and this group's own once it proves long.
-                    let candidates = batches >= Self.longFanOutBatches ? running + more : more
-                    let ahead = candidates.filter { $0.kind == .push && !headStart.contains($0.id) }
+                    if store.prefersOneFanOutWorker { due += (try? await claim(policy)) ?? [] }
+                    // Once this group proves long: its own posts and those waiting behind it. A
+                    // short group ends before the pass would pay off (measured: a pass per post of
+                    // the sequential post phase held the writer ~2 ms each, half its write time).
+                    guard elapsed >= Self.longFanOut else { return }
+                    let ahead = (running + due).filter { $0.kind == .push && !headStart.contains($0.id) }
                     headStart.formUnion(ahead.map(\.id))
                     await pushToReaders(ahead, policy: policy)
                 }
@@ -94,8 +95,9 @@ struct FanOutWorker: Service {
         return true
     }
 
-    /// Batches after which a fan-out counts as long (about 100 ms).
-    static let longFanOutBatches = 4
+    /// How long a fan-out runs before it counts as long. Time, not batches: a batch ends early
+    /// whenever a request write waits, so under steady posting even a short fan-out runs many.
+    static let longFanOut: Duration = .milliseconds(100)
 
     private func claim(_ policy: FanOutPolicy) async throws -> [FanOutJob] {
         try await engine.store.claimFanOutJobs(now: engine.clock.now(), lease: lease, limit: max(1, policy.jobsPerClaim))
@@ -119,15 +121,15 @@ struct FanOutWorker: Service {
 
     /// One group of jobs, batch by batch; each batch sized to take about `policy.batchTime`.
     /// `betweenBatches` runs after every unfinished batch, with the jobs still running and the
-    /// number of batches run.
-    private func run(_ group: [FanOutJob], policy: FanOutPolicy, betweenBatches: ([FanOutJob], Int) async -> Void) async {
+    /// time since the first batch started.
+    private func run(_ group: [FanOutJob], policy: FanOutPolicy, betweenBatches: ([FanOutJob], Duration) async -> Void) async {
         let store = engine.store
         var jobs = group
         var followers = max(16, policy.batchSize / jobs.count)
         // On PostgreSQL a batch also costs round trips, so batches are at least 40 ms there.
         let target = store.prefersOneFanOutWorker ? policy.batchTime : max(policy.batchTime, .milliseconds(40))
         let clock = ContinuousClock()
-        var batches = 0
+        let began = clock.now
         do {
             while !jobs.isEmpty {
                 await store.awaitIdleWriter()
@@ -138,8 +140,7 @@ struct FanOutWorker: Service {
                 jobs.removeAll { progress.dropped.contains($0.id) }
                 if progress.finished { break }
                 for index in jobs.indices { jobs[index].position = progress.position }
-                batches += 1
-                await betweenBatches(jobs, batches)
+                await betweenBatches(jobs, clock.now - began)
                 followers = FanOutBatching.nextFollowers(last: followers, took: clock.now - started, target: target)
             }
             let now = engine.clock.now()
