@@ -19,13 +19,26 @@ struct CheckpointPolicy: Sendable {
     var quietPeriod: Duration = .milliseconds(20)
     /// How often the checkpointer looks.
     var tick: Duration = .milliseconds(25)
-    /// WAL size (pages) above which a fully copied WAL is restarted (see `SQLiteCheckpointer`).
+    /// WAL size (pages) above which a fully copied WAL is restarted, if nothing was written while
+    /// it was copied (see `SQLiteCheckpointer`).
     var restartFrames = 4_000
+    /// WAL size (pages) above which it is restarted even under steady writes. The RESTART then
+    /// copies and syncs, while it holds writers back, what came in during the second copy
+    /// (measured 2–50 ms), so it is kept rare. Below `SQLiteStore.autocheckpointBackstop`, where
+    /// each commit would checkpoint by itself.
+    var forceRestartFrames = 25_000
 
     /// Whether to checkpoint now, `sinceLast` after the previous one, request writes having been
     /// quiet for `quiet` (zero while one runs).
     func isDue(sinceLast: Duration, quiet: Duration) -> Bool {
         sinceLast >= maxDeferral || (sinceLast >= interval && quiet >= quietPeriod)
+    }
+
+    /// Whether to restart a WAL of `frames` pages, all copied, that had grown by `added` pages
+    /// while the copy ran (a second PASSIVE checkpoint's count minus the first's); `writing`: a
+    /// request write is waiting for or holding the writer.
+    func restartsWAL(frames: Int, added: Int, writing: Bool) -> Bool {
+        frames > forceRestartFrames || (frames > restartFrames && added == 0 && !writing)
     }
 }
 
@@ -64,7 +77,8 @@ final class RequestWriteActivity: Sendable {
 /// checkpoint (blocks neither the writer nor readers) copies and syncs when `CheckpointPolicy`
 /// says, and once the WAL passes `restartFrames` a RESTART (with nothing left to copy it only waits
 /// for readers to leave the WAL, at most a millisecond) lets the next write start the WAL over:
-/// without it, constant reads keep the WAL growing and every read searches a larger index.
+/// without it, constant reads keep the WAL growing and every read searches a larger index. Under
+/// steady writes something is always left to copy, so the WAL then grows to `forceRestartFrames`.
 /// The writer's own automatic checkpoint stays as a backstop (`SQLiteStore.autocheckpointBackstop`).
 ///
 /// The copying runs on a thread of its own at nice 10 (`niceness`), so under contention it takes
@@ -111,9 +125,12 @@ final class SQLiteCheckpointer: Sendable {
                 // Synchronous, so GRDB runs the block here, on this thread and at its priority.
                 _ = try? connection.writeWithoutTransaction { db in
                     let (frames, copied) = try db.checkpoint(.passive)
-                    // Only with nothing left to copy (then RESTART does no fsync while it holds
-                    // writers back) and no request write waiting.
-                    if frames > policy.restartFrames, copied == frames, activity.pending == 0 {
+                    guard frames > policy.restartFrames, copied == frames else { return }
+                    // What was written during that copy: copied now, outside the writers' lock. When
+                    // nothing was, the RESTART has nothing to copy or sync while it holds writers back.
+                    let (now, copiedNow) = try db.checkpoint(.passive)
+                    let writing = activity.pending > 0
+                    if copiedNow == now, policy.restartsWAL(frames: now, added: now - frames, writing: writing) {
                         _ = try db.checkpoint(.restart)
                     }
                 }

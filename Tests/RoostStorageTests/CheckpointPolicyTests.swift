@@ -16,6 +16,18 @@ struct CheckpointPolicyTests {
         #expect(policy.isDue(sinceLast: .milliseconds(500), quiet: .zero))
     }
 
+    @Test("the WAL restarts past restartFrames if nothing was written during the copy, past forceRestartFrames always")
+    func restartsWAL() {
+        let policy = CheckpointPolicy()
+        #expect(!policy.restartsWAL(frames: policy.restartFrames, added: 0, writing: false))
+        #expect(policy.restartsWAL(frames: policy.restartFrames + 1, added: 0, writing: false))
+        #expect(!policy.restartsWAL(frames: policy.restartFrames + 1, added: 1, writing: false))
+        #expect(!policy.restartsWAL(frames: policy.restartFrames + 1, added: 0, writing: true))
+        #expect(!policy.restartsWAL(frames: policy.forceRestartFrames, added: 300, writing: true))
+        #expect(policy.restartsWAL(frames: policy.forceRestartFrames + 1, added: 300, writing: true))
+        #expect(policy.forceRestartFrames < SQLiteStore.autocheckpointBackstop)
+    }
+
     @Test("request writes: quiet is zero while one is pending and counts from the end of the last")
     func requestWriteActivity() async throws {
         let activity = RequestWriteActivity()
