@@ -128,9 +128,9 @@ final class SQLiteCheckpointer: Sendable {
                     guard frames > policy.restartFrames, copied == frames else { return }
                     // What was written during that copy: copied now, outside the writers' lock. When
                     // nothing was, the RESTART has nothing to copy or sync while it holds writers back.
-                    let (now, copiedNow) = try db.checkpoint(.passive)
+                    let (framesNow, copiedNow) = try db.checkpoint(.passive)
                     let writing = activity.pending > 0
-                    if copiedNow == now, policy.restartsWAL(frames: now, added: now - frames, writing: writing) {
+                    if copiedNow == framesNow, policy.restartsWAL(frames: framesNow, added: framesNow - frames, writing: writing) {
                         _ = try db.checkpoint(.restart)
                     }
                 }

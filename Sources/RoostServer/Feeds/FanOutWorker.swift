@@ -58,8 +58,8 @@ struct FanOutWorker: Service {
     /// node's current readers (`FeedStore.pushToReaders`) before it goes on; with one worker, jobs
     /// that become due while it runs are leased between its batches, their posts given to current
     /// readers too (once the fan-out proves long), and run after it. Whoever is reading sees a post
-    /// within a few batches, however long the sweep in front of it. (A pass costs about a
-    /// microsecond per reader and post, so short fan-outs, most of them, skip it.)
+    /// about `longFanOut` after its fan-out starts, however long the sweep in front of it. (A pass
+    /// costs about a microsecond per reader and post, so short fan-outs, most of them, skip it.)
     func runOneJob() async throws -> Bool {
         let store = engine.store
         let policy = engine.policy
